@@ -1,0 +1,96 @@
+"""``bridge clock``: periodic work. Exactly one should run; a second one waits as a hot standby.
+
+Leadership is a Redis lock renewed every tick, so if the leader dies another clock takes over within the
+lock's lifetime, and two clocks started by mistake never both poll or both alert (``bridge.alerts`` is
+evaluated every tick by the leader only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from redis import Redis
+from redis.exceptions import LockError, RedisError
+
+from bridge import keys, notify, runtime
+from bridge.alerts import Alerts
+from bridge.errors import BridgeError
+from bridge.runtime import Runtime
+from bridge.settings import Settings
+from bridge.sync.orphans import OrphanSweep
+from bridge.sync.polling import poll_orders
+from bridge.sync.updates import sweep as sweep_updates
+
+log = logging.getLogger("bridge.clock")
+LEADER_TTL = 30.0
+TICK = 1.0
+SWEEP_INTERVAL = 5.0  # 1C updates left pending without a flush (a crash between write and queue) wait no longer
+
+
+def run_clock(settings: Settings, connection: Redis, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    rt = Runtime.from_settings(settings, connection)
+    runtime.install(rt)
+    leader = connection.lock(keys.CLOCK_LEADER, timeout=LEADER_TTL)
+    alerts = Alerts(connection, settings, notify.channels(settings))
+    for problem in notify.missing_settings(settings):
+        log.warning("%s", problem)
+    next_poll = 0.0
+    next_sweep = 0.0
+    next_orphans = 0.0
+    orphans = OrphanSweep(rt)  # pending work whose RQ job vanished (see bridge.sync.orphans)
+    leading = False
+    if settings.poll_interval == 0:
+        log.info("order polling is off (BRIDGE_POLL_INTERVAL=0)")
+    while not stop.is_set():
+        try:
+            leading = _keep_leadership(leader, leading)
+            now = time.monotonic()
+            if leading and settings.poll_interval > 0 and now >= next_poll:
+                next_poll = now + settings.poll_interval
+                _guarded("poll", poll_orders, rt)
+            if leading and now >= next_sweep:
+                next_sweep = now + SWEEP_INTERVAL
+                _guarded("sweep", sweep_updates, rt)
+            if leading and now >= next_orphans:
+                next_orphans = now + settings.maintenance_interval
+                _guarded("orphans", orphans)
+            if leading:  # only the leader alerts, so a notice goes out once
+                _guarded("alerts", alerts.tick)
+        except (BridgeError, RedisError, OSError) as exc:
+            log.warning("clock: %s", exc)
+        stop.wait(TICK)
+    if leading:
+        with contextlib.suppress(LockError, RedisError):
+            leader.release()
+
+
+def _guarded(what: str, work: Callable[..., object], *args: object) -> None:
+    """Run one periodic task; whatever it raises is logged, and the clock (and the other tasks) go on."""
+    try:
+        work(*args)
+    except (BridgeError, RedisError, OSError) as exc:
+        log.warning("clock %s: %s", what, exc)
+    except Exception:
+        log.exception("clock %s failed unexpectedly", what)
+
+
+def _keep_leadership(leader: object, leading: bool) -> bool:
+    from redis.lock import Lock
+
+    assert isinstance(leader, Lock)
+    if leading:
+        try:
+            leader.reacquire()
+            return True
+        except LockError:
+            log.warning("clock: lost leadership")
+            return False
+    if leader.acquire(blocking=False):
+        log.info("clock: leading")
+        return True
+    return False

@@ -1,0 +1,56 @@
+"""Every Redis key the bridge writes, in one place, so that a newcomer can see the whole data model.
+
+RQ keeps its own keys under ``rq:``; ours live under ``bridge:``.
+"""
+
+PREFIX = "bridge:"
+
+# Order sync (web → queue → job): the pending marker collapses many shop events into one queued job.
+ORDER_PENDING = PREFIX + "order:pending:{order_id}"  # str: "<action>:<seq>" of the newest event
+ORDER_STATE = PREFIX + "order:state:{order_id}"  # hash: digest, document, version, updated, delivered_at, seen
+ORDER_LOCK = PREFIX + "lock:order:{order_id}"
+SEQUENCE = PREFIX + "seq"  # INCR counter giving every accepted event a unique, increasing number
+
+# Shop REST: the leaky bucket shared by all processes, and per-method pauses (OPERATION_TIME_LIMIT).
+SHOP_BUCKET = PREFIX + "shop:bucket"  # hash: level, ts
+SHOP_PAUSE = PREFIX + "shop:pause:{method}"  # str: unix time the method may be called again
+SHOP_WAITS = PREFIX + "shop:waits"  # counter of rate-limit waits (metrics)
+SHOP_WAIT_SECONDS = PREFIX + "shop:wait-seconds"  # float counter: seconds spent waiting for the bucket
+SHOP_PAUSE_ALL = PREFIX + "shop:pause-all"  # str: unix time any method may be called again (OVERLOAD_LIMIT)
+
+# 1C: the circuit (open while the infobase is locked) and the semaphore capping calls in flight.
+ONEC_CIRCUIT = PREFIX + "onec:circuit"  # hash: state, since, reason, retry_at, failures
+ONEC_PROBE = PREFIX + "onec:probe"  # lock held by the one call that tests an open circuit
+ONEC_SLOTS = PREFIX + "onec:slots"  # zset: lease token → expiry time; list ONEC_SLOTS + ":doorbell" wakes waiters
+
+# Clock: one leader at a time.
+CLOCK_LEADER = PREFIX + "clock:leader"
+
+# Polling: how far the shop has been read, and which order versions a poll already queued.
+POLL_WATERMARK = PREFIX + "poll:watermark"  # str: ISO dateUpdate of the newest order seen
+POLL_LOCK = PREFIX + "lock:poll"
+POLL_QUEUED = PREFIX + "poll:queued:{order_id}"  # str: the dateUpdate a poll queued (expires)
+
+# Operations: the sync log, metrics shared by all processes, alert incidents.
+SYNC_LOG = PREFIX + "log"  # stream: every operation with a peer (capped)
+SYNC_LOG_ENTITY = PREFIX + "log:{entity}:{entity_id}"  # stream: the same, per entity (capped, expires)
+METRIC_COUNTER = PREFIX + "metrics:counter:{name}"  # hash: encoded label values → count
+METRIC_HISTOGRAM = PREFIX + "metrics:histogram:{name}"  # hash: labels + bucket index → count; labels + sum
+ALERT_INCIDENTS = PREFIX + "alerts:incidents"  # hash: alert name → JSON of the open incident
+ALERT_OUTBOX = PREFIX + "alerts:outbox"  # zset: JSON notice for one channel → unix time it is due
+ALERT_CHECKS = PREFIX + "alerts:checks"  # hash: evaluations (count), checked_at (unix time)
+
+# Updates from 1C (stock, prices, order statuses; kind = "stock" | "prices" | "order-status"): pending values
+# coalesced per key, what was last applied per key, and the one flush job per kind.
+UPDATES_PENDING = PREFIX + "pending:{kind}"  # hash: item key (JSON) → "<ts>|<seq>|<value JSON>"
+UPDATES_APPLIED = PREFIX + "applied:{kind}"  # hash: item key (JSON) → "<ts>|<value JSON>" last written
+UPDATES_FLUSH = PREFIX + "flush:pending:{kind}"  # str: enqueue_once marker of the kind's flush job
+UPDATES_LOCK = PREFIX + "lock:flush:{kind}"  # one flusher per kind across workers
+# Shop lookups cached for the flushes (strings with a TTL, so a changed catalog heals by itself).
+CACHE_PRODUCT = PREFIX + "cache:product:{how}:{value}"  # str: product id found by xml id or article
+CACHE_ARTICLE_PROPERTY = PREFIX + "cache:article-property:{iblock_id}:{code}"  # str: N of propertyN
+CACHE_STORE_PRODUCT = PREFIX + "cache:storeproduct:{product_id}:{store_id}"  # str: catalog.storeproduct id
+CACHE_PRICE = PREFIX + "cache:price:{product_id}:{price_type_id}"  # str: catalog.price id
+CACHE_STORES = PREFIX + "cache:stores"  # str: JSON list of the shop's store ids
+CACHE_INVENTORY_MODE = PREFIX + "cache:inventory-mode"  # str: catalog.document.mode.status answer
+STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)

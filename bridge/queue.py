@@ -1,0 +1,519 @@
+"""Putting work into RQ so that nothing is lost and nothing is done twice for no reason.
+
+The shop fires several events for one order save, and 1C repeats itself. Each piece of work therefore has a
+*pending marker* in Redis (``bridge:order:pending:<id>`` holding ``<action>:<seq>`` of the newest event).
+``enqueue_once`` sets the marker and, only when there was none, creates the RQ job — both in one Lua call,
+so a crash cannot leave a marker without a job, and the web process answers after one round trip.
+
+The job clears the marker only if it is still the value it started from (``finish_pending``); an event that
+arrived while the job ran changes the marker, and the job goes round once more. That is "latest state
+wins" without a second job per order.
+
+The RQ job itself is built by RQ (``Queue.enqueue_job`` into a pipeline that is never executed); we replay
+the recorded commands inside the Lua script. RQ's storage format stays RQ's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import struct
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import NoScriptError
+from rq import Queue, Retry
+from rq.registry import ScheduledJobRegistry
+from rq.utils import get_call_string, utcparse
+
+from bridge import keys
+
+log = logging.getLogger("bridge.queue")
+
+ORDERS_QUEUE = "bridge-orders"
+SHOP_QUEUE = "bridge-shop"
+QUEUES = (ORDERS_QUEUE, SHOP_QUEUE)
+
+# A crash-safety net only: a job killed with its worker runs again this many times. Failures the job
+# understands are rescheduled by the job itself (``retry_later``) with delays chosen by their cause.
+# The first retry is immediate: it goes straight into the queue, not through RQ's scheduler, whose lock the
+# killed worker may still hold for a minute (see ``bridge.worker``).
+CRASH_RETRY = Retry(max=5, interval=[0, 15, 30, 60, 120])
+FAILURE_TTL = 365 * 24 * 3600  # the dead-letter list keeps a job for a year
+
+# Lua: the inverse of ``pack_blob``, shared by every script that takes packed arguments.
+LUA_SPLIT = """
+local function split(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    local len = tonumber(string.sub(s, pos, colon - 1))
+    out[#out + 1] = string.sub(s, colon + 1, colon + len)
+    pos = colon + len + 1
+  end
+  return out
+end
+"""
+
+# KEYS[1] the sequence, KEYS[2..] one pending marker per item.
+# ARGV[1] the job template: RQ's recorded commands for one job as (argc, argv...) runs; ARGV[2] the template
+# positions (1-based) of its holes; then ARGV[k+1] for the item of KEYS[k]: its action followed by, with a
+# template, the values of the holes, or, without one (ARGV[1] empty), the item's own recorded commands.
+# Each ARGV is a list in the form written by ``pack_blob`` ("<length>:<bytes>" repeated): a few arguments per
+# item instead of ~50 keep the client's packing cheap, and the form is binary-safe (RQ's job data is zlib).
+# Returns {created (1/0), seq} per item; the sequence numbers of one call are taken with one INCRBY. Items are
+# applied in order, so two for one marker collapse as if they had come one after the other.
+_ENQUEUE_ONCE = (
+    LUA_SPLIT
+    + """
+-- (argc, argv...) runs → {{argv table, argc, {{argv slot, hole index}...}}...}; the tables are built once per
+-- call and only their holes are overwritten per item (redis.call does not keep them).
+local function commands(run, first, hole)
+  local out, p = {}, first
+  while p <= #run do
+    local n = tonumber(run[p])
+    local cmd, fills = {}, {}
+    for q = p + 1, p + n do
+      cmd[q - p] = run[q]
+      local x = hole[q]
+      if x then fills[#fills + 1] = {q - p, x + 1} end
+    end
+    out[#out + 1] = {cmd, n, fills}
+    p = p + n + 1
+  end
+  return out
+end
+local hole = {}
+for x, position in ipairs(split(ARGV[2])) do hole[tonumber(position)] = x end
+local template = commands(split(ARGV[1]), 1, hole)
+local out = {}
+local first = redis.call('INCRBY', KEYS[1], #KEYS - 1) - #KEYS + 1
+for k = 2, #KEYS do
+  local item = split(ARGV[k + 1])
+  local seq = first + k - 2
+  local prev = redis.call('GET', KEYS[k])
+  redis.call('SET', KEYS[k], item[1] .. ':' .. seq)
+  if prev then
+    out[#out + 1] = 0
+  else
+    local run = template
+    if #run == 0 then run = commands(item, 2, {}) end
+    for _, c in ipairs(run) do
+      local cmd = c[1]
+      for _, fill in ipairs(c[3]) do cmd[fill[1]] = item[fill[2]] end
+      redis.call(unpack(cmd, 1, c[2]))
+    end
+    out[#out + 1] = 1
+  end
+  out[#out + 1] = seq
+end
+return out
+"""
+)
+_ENQUEUE_ONCE_SHA = hashlib.sha1(_ENQUEUE_ONCE.encode()).hexdigest()
+MAX_GROUP = 200  # items per group commit: bounds one script's run time inside Redis (~a few ms)
+
+# Delete the marker only if no newer event replaced it while the job worked.
+_FINISH_PENDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def make_queue(name: str, connection: Redis, *, default_timeout: int = 180) -> Queue:
+    return Queue(name, connection=connection, default_timeout=default_timeout)
+
+
+def recorded_enqueue(
+    queue: Queue,
+    func: str,
+    args: Sequence[Any],
+    *,
+    job_id: str,
+    timeout: int,
+    kwargs: dict[str, Any] | None = None,
+) -> list[list[Any]]:
+    """The Redis commands RQ would run to enqueue this job, recorded instead of run."""
+    pipe = queue.connection.pipeline(transaction=False)
+    job = queue.create_job(
+        func,
+        args=tuple(args),
+        kwargs=kwargs or {},
+        job_id=job_id,
+        timeout=timeout,
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        retry=CRASH_RETRY,
+    )
+    queue.enqueue_job(job, pipeline=pipe)
+    return [list(cmd_args) for cmd_args, _options in pipe.command_stack]
+
+
+def pack_blob(values: Iterable[bytes]) -> bytes:
+    """A list of byte strings as one script argument ("<length>:<bytes>" each), read back by ``LUA_SPLIT``.
+
+    A few packed arguments instead of dozens keep redis-py's command packing cheap; the form is binary-safe.
+    """
+    return b"".join([b"%d:%s" % (len(value), value) for value in values])
+
+
+def _flatten(commands: list[list[Any]]) -> list[Any]:
+    flat: list[Any] = []
+    for command in commands:
+        flat.append(len(command))
+        flat.extend(command)
+    return flat
+
+
+def new_job_id(kind: str, entity_id: str) -> str:
+    """RQ job ids allow only ``[A-Za-z0-9_-]``; the random tail keeps every enqueue distinct."""
+    if entity_id.isascii() and entity_id.isalnum():  # order ids: skip the per-character filter
+        safe = entity_id[:64]
+    else:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in entity_id)[:64]
+    return f"{kind}-{safe}-{os.urandom(6).hex()}"  # 48 random bits, as uuid4().hex[:12] gave
+
+
+class JobTemplate:
+    """RQ's own enqueue of a job for one (queue, function), recorded once, with the values that change from
+    job to job left as holes.
+
+    Building an RQ ``Job`` per webhook (and sending its ~45 recorded arguments) was most of the intake's cost
+    (profile in BENCHMARKS.md). Jobs of one function differ only in their id, their arguments (the ``data``
+    and ``description`` fields) and their timestamps; everything else (retry policy, TTLs, origin, status) is
+    the same every time. So RQ records two probe jobs, the positions where they differ become holes, and each
+    hole gets a kind that says how to fill it. ``derive`` refuses (returns None, and every job is built by RQ
+    as before) unless every difference is explained and a third job filled in from the template matches what
+    RQ records for it, so a change in RQ's storage format falls back instead of writing jobs RQ cannot read.
+    """
+
+    PROBE_ARGS = (("\x01probe-a", "a"), ("\x02probe-b", "bb"))
+
+    def __init__(self, queue: Queue, func: str, parts: list[bytes], holes: list[tuple[int, str, bytes, bytes]]):
+        self.queue = queue
+        self.func = func
+        self.parts = parts
+        self.holes = holes  # (0-based position in parts, kind, prefix, suffix)
+        self.header = [pack_blob(parts), pack_blob(b"%d" % (position + 1) for position, *_ in holes)]
+
+    @staticmethod
+    def _record(queue: Queue, func: str, args: Sequence[Any], job_id: str, timeout: int) -> list[bytes]:
+        encoder = queue.connection.get_encoder()
+        commands = recorded_enqueue(queue, func, args, job_id=job_id, timeout=timeout)
+        return [encoder.encode(value) for value in _flatten(commands)]
+
+    @staticmethod
+    def _payload(queue: Queue, func: str, args: Sequence[Any]) -> bytes:
+        """What RQ's ``data`` field holds once decompressed: its serializer's dump of (func, instance, args,
+        kwargs)."""
+        return bytes(queue.serializer.dumps((func, None, tuple(args), {})))
+
+    @staticmethod
+    def _compress(payload: bytes) -> bytes:
+        """A zlib stream that RQ's ``zlib.decompress`` reads back as ``payload``: one stored (uncompressed)
+        deflate block, written directly. ``zlib.compress`` sets up ~256 KB of state per call, which on the
+        benchmark machine took longer than everything else about a job (BENCHMARKS.md); a job's payload is a
+        hundred bytes, so there is nothing to gain from compressing it anyway."""
+        size = len(payload)
+        if size > 0xFFFF:  # more than one stored block holds
+            return zlib.compress(payload)
+        return (
+            b"\x78\x01\x01"
+            + struct.pack("<HH", size, size ^ 0xFFFF)
+            + payload
+            + struct.pack(">I", zlib.adler32(payload))
+        )
+
+    @staticmethod
+    def _inflates_to(value: bytes, payload: bytes) -> bool:
+        try:
+            return zlib.decompress(value) == payload
+        except zlib.error:
+            return False
+
+    @staticmethod
+    def _description(func: str, args: Sequence[Any]) -> bytes:
+        return (get_call_string(func, tuple(args), {}, max_length=75) or "").encode()
+
+    @staticmethod
+    def _is_time(value: bytes) -> bool:
+        try:
+            utcparse(value.decode())
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return True
+
+    @classmethod
+    def derive(cls, queue: Queue, func: str, *, timeout: int) -> JobTemplate | None:
+        (args_a, args_b), ids = cls.PROBE_ARGS, ("template-probe-aaaaaaaa", "template-probe-bbbbbbbbbbbb")
+        first = cls._record(queue, func, args_a, ids[0], timeout)
+        second = cls._record(queue, func, args_b, ids[1], timeout)
+        if len(first) != len(second):
+            return None
+        id_a, id_b = ids[0].encode(), ids[1].encode()
+        holes: list[tuple[int, str, bytes, bytes]] = []
+        for position, (a, b) in enumerate(zip(first, second, strict=True)):
+            if cls._is_time(a) and cls._is_time(b):
+                holes.append((position, "now", b"", b""))
+            elif a == b:
+                continue
+            elif a.count(id_a) == 1 and a.replace(id_a, id_b) == b:
+                prefix, suffix = a.split(id_a)
+                holes.append((position, "id", prefix, suffix))
+            elif cls._inflates_to(a, cls._payload(queue, func, args_a)) and cls._inflates_to(
+                b, cls._payload(queue, func, args_b)
+            ):
+                holes.append((position, "data", b"", b""))
+            elif a == cls._description(func, args_a) and b == cls._description(func, args_b):
+                holes.append((position, "description", b"", b""))
+            else:
+                return None  # a difference we cannot explain: let RQ build every job
+        template = cls(queue, func, first, holes)
+        check_id, check_args = "template-check-cccccccc", ("300", "save")
+        expected = cls._record(queue, func, check_args, check_id, timeout)
+        filled = template.fill(check_id, check_args)
+        if len(filled) != len(expected):
+            return None
+        for position, (got, wanted) in enumerate(zip(filled, expected, strict=True)):
+            kind = next((k for p, k, _, _ in holes if p == position), None)
+            if kind == "now":
+                ok = cls._is_time(got)
+            elif kind == "data":
+                ok = zlib.decompress(got) == zlib.decompress(wanted)
+            else:
+                ok = got == wanted
+            if not ok:
+                return None
+        return template
+
+    def values(self, job_id: str, args: Sequence[Any]) -> list[bytes]:
+        """The hole values of one job, in hole order."""
+        # RQ's timestamp format, '%Y-%m-%dT%H:%M:%S.%fZ', written by isoformat (a fifth of strftime's cost).
+        stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds").encode() + b"Z"
+        job = job_id.encode()
+        data = self._compress(self._payload(self.queue, self.func, args))
+        description = self._description(self.func, args)
+        return [
+            prefix + job + suffix
+            if kind == "id"
+            else stamp
+            if kind == "now"
+            else data
+            if kind == "data"
+            else description
+            for _position, kind, prefix, suffix in self.holes
+        ]
+
+    def fill(self, job_id: str, args: Sequence[Any]) -> list[bytes]:
+        """The whole recorded command list for one job (what the Lua script builds from the holes)."""
+        filled = list(self.parts)
+        for (position, *_), value in zip(self.holes, self.values(job_id, args), strict=True):
+            filled[position] = value
+        return filled
+
+
+class Enqueuer:
+    """Builds RQ jobs with a sync connection (RQ's API) and writes them with any client, sync or async.
+
+    Jobs are filled into a ``JobTemplate`` that RQ recorded once per (queue, function), instead of being
+    built as RQ ``Job`` objects one by one. The web process uses the async client and group-commits: the
+    enqueues of all requests that are ready at the same moment go to Redis in one script call
+    (``_GroupCommit``), and each request is answered once its own item is written.
+    """
+
+    def __init__(self, connection: Redis, *, job_timeout: int = 180) -> None:
+        self.connection = connection
+        self.job_timeout = job_timeout
+        self._queues: dict[str, Queue] = {}
+        self._templates: dict[tuple[str, str], JobTemplate | None] = {}
+        self._groups: dict[tuple[int, str, str], _GroupCommit] = {}
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            queue = make_queue(name, self.connection, default_timeout=self.job_timeout)
+            queue.get_redis_server_version()  # cached: later enqueues must not talk to Redis by themselves
+            self._queues[name] = queue
+        return self._queues[name]
+
+    def template(self, queue_name: str, func: str) -> JobTemplate | None:
+        """The job template of (queue, func), derived on first use; None when RQ builds every job itself."""
+        key = (queue_name, func)
+        if key not in self._templates:
+            template = JobTemplate.derive(self.queue(queue_name), func, timeout=self.job_timeout)
+            if template is None:
+                log.warning("RQ's job format is not what bridge.queue.JobTemplate expects; building jobs with RQ")
+            self._templates[key] = template
+        return self._templates[key]
+
+    def _item(
+        self, queue_name: str, action: str, func: str, args: Sequence[Any], job_kind: str, entity: str
+    ) -> tuple[list[bytes], bytes]:
+        """(script header, item argument) of one enqueue for ``_ENQUEUE_ONCE``."""
+        job_id = new_job_id(job_kind, entity)
+        template = self.template(queue_name, func)
+        if template is not None:
+            return template.header, pack_blob([action.encode(), *template.values(job_id, args)])
+        queue = self.queue(queue_name)
+        commands = recorded_enqueue(queue, func, args, job_id=job_id, timeout=self.job_timeout)
+        encode = queue.connection.get_encoder().encode
+        return _NO_TEMPLATE, pack_blob([action.encode(), *(encode(value) for value in _flatten(commands))])
+
+    def enqueue_once(
+        self, *, queue: str, marker: str, action: str, func: str, args: Sequence[Any], kind: str, entity: str
+    ) -> bool:
+        """Record ``action`` as the newest pending work for ``marker``; queue a job unless one is pending.
+
+        Returns True when a job was created, False when the pending one will pick this up.
+        """
+        header, item = self._item(queue, action, func, args, kind, entity)
+        created, _seq = self.connection.eval(_ENQUEUE_ONCE, 2, keys.SEQUENCE, marker, *header, item)
+        return bool(created)
+
+    async def enqueue_once_async(
+        self,
+        client: AsyncRedis,
+        *,
+        queue: str,
+        marker: str,
+        action: str,
+        func: str,
+        args: Sequence[Any],
+        kind: str,
+        entity: str,
+    ) -> bool:
+        """``enqueue_once`` for the web process; returns only after the item is written (group-committed)."""
+        header, item = self._item(queue, action, func, args, kind, entity)
+        key = (id(client), queue, func)
+        group = self._groups.get(key)
+        if group is None or group.client is not client:
+            group = self._groups[key] = _GroupCommit(client, header)
+        created, _seq = await group.submit(marker, item)
+        return created
+
+
+_NO_TEMPLATE = [b"", b""]  # the script header when items carry their own recorded commands
+
+
+class _GroupCommit:
+    """Writes the enqueues of concurrent requests together: one ``_ENQUEUE_ONCE`` call for all that wait.
+
+    The first request to arrive starts a writer task; requests that arrive while its script is on the wire
+    wait for the next call, which the same task sends as soon as the previous one returned. So nothing waits
+    for a timer: an idle bridge writes each event at once, a busy one writes many per round trip. Each
+    request's future resolves only after the script that holds its item returned, so the answer still means
+    "durably in Redis". One script call is atomic; if it fails (Redis down), every request in it gets the
+    error and answers 503, exactly as if each had failed alone.
+
+    There is one group per (client, queue, function), because one script call shares one job template.
+    """
+
+    def __init__(self, client: AsyncRedis, header: list[bytes], *, max_items: int = MAX_GROUP) -> None:
+        self.client = client
+        self.header = header
+        self.max_items = max_items
+        self._waiting: list[tuple[str, bytes, asyncio.Future[tuple[bool, int]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, marker: str, item: bytes) -> tuple[bool, int]:
+        future: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((marker, item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await future
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[: self.max_items], self._waiting[self.max_items :]
+            try:
+                results = await self._write(group)
+            except Exception as error:  # every waiter of this call learns it; the task carries on with the rest
+                for _marker, _item, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            except BaseException:  # cancelled (shutdown): nobody may wait for ever on a writer that is gone
+                for _marker, _item, future in group + self._waiting:
+                    future.cancel()
+                self._waiting = []
+                raise
+            for index, (_marker, _item, future) in enumerate(group):
+                if not future.done():
+                    future.set_result((bool(results[2 * index]), int(results[2 * index + 1])))
+
+    async def _write(self, group: list[tuple[str, bytes, asyncio.Future[tuple[bool, int]]]]) -> list[Any]:
+        markers = [marker for marker, _item, _future in group]
+        argv = [*self.header, *(item for _marker, item, _future in group)]
+        numkeys = 1 + len(markers)
+        try:
+            return await self.client.evalsha(_ENQUEUE_ONCE_SHA, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+        except NoScriptError:  # a restarted Redis forgot the script: EVAL sends it once more and caches it
+            return await self.client.eval(_ENQUEUE_ONCE, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+
+
+def read_pending(connection: Redis, marker: str) -> tuple[str | None, str | None]:
+    """(action, token) of the newest pending event, or (None, None) when nothing is pending."""
+    raw = connection.get(marker)
+    if raw is None:
+        return None, None
+    token = raw.decode() if isinstance(raw, bytes) else str(raw)
+    action = token.rsplit(":", 1)[0]
+    return action, token
+
+
+def finish_pending(connection: Redis, marker: str, token: str | None) -> bool:
+    """Clear the marker if it still holds ``token``; False means newer work arrived meanwhile."""
+    if token is None:
+        return connection.get(marker) is None
+    return bool(connection.eval(_FINISH_PENDING, 1, marker, token))
+
+
+def backoff(attempt: int, *, min_delay: float, max_delay: float, jitter: float = 0.2) -> float:
+    """Doubling delay with jitter, so that a crowd of retries does not hit a recovering peer at once."""
+    base = min(max_delay, min_delay * (2 ** min(attempt, 30)))
+    return base * (1 + random.uniform(-jitter, jitter))
+
+
+def retry_later(
+    queue: Queue, func: str, args: Sequence[Any], kwargs: dict[str, Any], *, delay: float, job_id: str, timeout: int
+) -> None:
+    """Schedule another attempt through RQ's scheduler (``ScheduledJobRegistry``)."""
+    queue.enqueue_in(
+        timedelta(seconds=max(delay, 0.0)),
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=timeout,
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        retry=CRASH_RETRY,
+        **kwargs,
+    )
+
+
+def bring_forward(queue: Queue) -> int:
+    """Make every scheduled retry of ``queue`` due now: the peer they waited for is back.
+
+    Used when the 1C circuit closes, so an outage drains at full speed instead of at each job's back-off.
+    """
+    registry = ScheduledJobRegistry(queue=queue)
+    job_ids = registry.get_job_ids()
+    if not job_ids:
+        return 0
+    due = int(datetime.now(UTC).timestamp())  # RQ's scheduler compares whole seconds
+    queue.connection.zadd(registry.key, {job_id: due for job_id in job_ids}, xx=True)
+    return len(job_ids)
+
+
+def now() -> float:
+    return time.time()

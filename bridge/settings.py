@@ -1,0 +1,204 @@
+"""Settings from the environment (prefix ``BRIDGE_``) and ``.env``.
+
+The names of the contract are fixed: deployment tooling sets them. A missing required setting disables only
+the feature that needs it (see ``missing_for``), so a half-configured bridge still starts and says what is
+missing instead of crashing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What each feature needs, in the words an operator sees in ``bridge check`` and in 503 answers.
+FEATURE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "shop events": ("BRIDGE_SHOP_APP_TOKENS",),
+    "shop calls": ("BRIDGE_SHOP_URL",),
+    "1C calls": ("BRIDGE_ONEC_URL",),
+    "1C inbound": ("BRIDGE_INBOUND_TOKEN",),
+    "admin API": ("BRIDGE_ADMIN_TOKEN",),
+}
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the bridge. Secrets are ``SecretStr`` so that a repr or a log line never shows them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    redis_url: SecretStr | None = None
+
+    shop_url: SecretStr | None = None
+    # NoDecode: a comma-separated value is split by ``_csv`` below instead of being parsed as JSON.
+    shop_app_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    shop_rate: float = Field(2.0, gt=0)
+    shop_burst: int = Field(50, ge=1)
+    shop_timeout: float = Field(30.0, gt=0)
+    # OVERLOAD_LIMIT (REST blocked by Bitrix support) says nothing about when it ends: pause all calls this long.
+    shop_overload_pause: float = Field(600.0, gt=0)
+
+    onec_url: str | None = None
+    onec_user: str = ""
+    onec_password: SecretStr = SecretStr("")
+    onec_concurrency: int = Field(2, ge=1)
+    onec_timeout: float = Field(60.0, gt=0)
+
+    inbound_token: SecretStr | None = None
+    inbound_allowed_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_token: SecretStr | None = None
+
+    mappings_dir: Path = Path("./mappings")
+    poll_interval: float = Field(300.0, ge=0)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    host: str = "0.0.0.0"
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "BRIDGE_PORT"))
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    # Retry policy: transient failures wait min_delay, doubling up to max_delay, for at least retry_hours.
+    retry_min_delay: float = Field(5.0, gt=0)
+    retry_max_delay: float = Field(600.0, gt=0)
+    retry_hours: float = Field(72.0, gt=0)
+    # RQ: a job running longer than this is killed (and retried). It must outlast one honest pass: up to 120 s
+    # waiting for the shop's rate limit + shop_timeout, then waiting for a 1C slot + onec_timeout (270 s).
+    job_timeout: int = Field(300, ge=10)
+    # Heartbeats, leases and the search for jobs of dead workers all follow this; see ``bridge.worker``.
+    maintenance_interval: int = Field(30, ge=1)
+
+    # Operations: the sync log's size, and when to alert (see bridge.alerts) through which channels.
+    sync_log_max: int = Field(100_000, ge=100)
+    alert_onec_down_after: float = Field(600.0, ge=0)
+    alert_dead_letters: int = Field(5, ge=0)  # 0 turns the dead-letter alert off
+    alert_dead_letters_window: float = Field(3600.0, gt=0)
+    alert_webhook_url: SecretStr | None = None  # chat webhooks (Slack, Mattermost) carry their key in the URL
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str | None = None
+    smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    smtp_security: str = "starttls"
+
+    @field_validator("shop_app_tokens", "inbound_allowed_ips", "trusted_proxies", "smtp_to", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("shop_url", mode="before")
+    @classmethod
+    def _trailing_slash(cls, value: object) -> object:
+        if isinstance(value, str) and value and not value.endswith("/"):
+            return value + "/"
+        return value
+
+    @field_validator("onec_url", mode="before")
+    @classmethod
+    def _onec_trailing_slash(cls, value: object) -> object:
+        if isinstance(value, str) and value and not value.endswith("/"):
+            return value + "/"
+        return value or None
+
+    @field_validator("inbound_allowed_ips", "trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IP address or CIDR network") from exc
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _smtp_security(cls, value: str) -> str:
+        if value not in ("starttls", "ssl", "none"):
+            raise ValueError("must be 'starttls', 'ssl' or 'none'")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
+        return value
+
+    @property
+    def job_heartbeat(self) -> int:
+        """Seconds between a running job's heartbeats and the renewals of the per-key lock it holds."""
+        return max(1, self.maintenance_interval // 3)
+
+    @property
+    def job_lease(self) -> int:
+        """Seconds a per-key lock outlives its holder's last renewal (three heartbeats at least)."""
+        return max(self.maintenance_interval, 3 * self.job_heartbeat)
+
+    @cached_property
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(c, strict=False) for c in self.inbound_allowed_ips]
+
+    @cached_property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(c, strict=False) for c in self.trusted_proxies]
+
+    def missing_for(self, feature: str) -> list[str]:
+        """The unset settings that keep ``feature`` (a key of FEATURE_REQUIREMENTS) from working."""
+        present = {
+            "BRIDGE_SHOP_APP_TOKENS": bool(self.shop_app_tokens),
+            "BRIDGE_SHOP_URL": self.shop_url is not None,
+            "BRIDGE_ONEC_URL": self.onec_url is not None,
+            "BRIDGE_INBOUND_TOKEN": self.inbound_token is not None,
+            "BRIDGE_ADMIN_TOKEN": self.admin_token is not None,
+        }
+        return [name for name in FEATURE_REQUIREMENTS[feature] if not present[name]]
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for the log scrubber. Includes the webhook key of the shop URL."""
+        values: list[str] = []
+        for secret in (
+            self.shop_url,
+            self.onec_password,
+            self.inbound_token,
+            self.admin_token,
+            self.redis_url,
+            self.telegram_bot_token,
+            self.smtp_password,
+            self.alert_webhook_url,
+        ):
+            if secret is not None and secret.get_secret_value():
+                values.append(secret.get_secret_value())
+        values.extend(t.get_secret_value() for t in self.shop_app_tokens if t.get_secret_value())
+        if self.shop_url is not None:
+            from bridge.redaction import webhook_key
+
+            key = webhook_key(self.shop_url.get_secret_value())
+            if key:
+                values.append(key)
+        if self.redis_url is not None:
+            from bridge.redaction import url_password
+
+            password = url_password(self.redis_url.get_secret_value())
+            if password:
+                values.append(password)
+        return [v for v in values if len(v) >= 4]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings afresh; tests pass overrides instead of touching the environment."""
+    return Settings(**overrides)  # type: ignore[arg-type]

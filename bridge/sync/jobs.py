@@ -1,0 +1,81 @@
+"""What every bridge job does with a failure: give up with a reason, or come back later.
+
+Kept apart from the jobs themselves so that orders, stock, prices and statuses share one retry policy:
+transient failures are retried with growing delays for at least ``BRIDGE_RETRY_HOURS`` (72 by default),
+measured from the first attempt; after that, and for every permanent failure, the job lands in RQ's
+failed registry (the dead-letter list) with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rq import get_current_job
+
+from bridge.errors import PermanentError, TransientError
+from bridge.queue import backoff, new_job_id, retry_later
+from bridge.runtime import Runtime
+
+log = logging.getLogger("bridge.jobs")
+
+
+def give_up(error: PermanentError) -> PermanentError:
+    """Mark the running job as not to be retried by RQ's crash-retry, and return the error to raise."""
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+    return error
+
+
+def retry_delay(runtime: Runtime, error: TransientError, attempt: int) -> float:
+    """Busy peers are retried soon; unavailable ones back off long, never before the peer said it may help."""
+    settings = runtime.settings
+    if error.kind == "busy":
+        delay = backoff(
+            attempt, min_delay=min(1.0, settings.retry_min_delay), max_delay=min(30.0, settings.retry_max_delay)
+        )
+    else:
+        delay = backoff(attempt, min_delay=settings.retry_min_delay, max_delay=settings.retry_max_delay)
+    if error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return delay
+
+
+def schedule_retry(
+    runtime: Runtime,
+    *,
+    queue: str,
+    func: str,
+    args: Sequence[Any],
+    error: TransientError,
+    attempt: int,
+    first_seen: float,
+    kind: str,
+    entity: str,
+) -> float:
+    """Schedule the next attempt, or give up once the retry window is over. Returns the delay."""
+    waited = time.time() - first_seen
+    if waited > runtime.settings.retry_hours * 3600:
+        raise give_up(
+            PermanentError(f"gave up after {waited / 3600:.1f} h of retries; last failure: {error}")
+        ) from None
+    delay = retry_delay(runtime, error, attempt)
+    retry_later(
+        runtime.queue(queue),
+        func,
+        args,
+        {"attempt": attempt + 1, "first_seen": first_seen},
+        delay=delay,
+        job_id=new_job_id(kind, entity),
+        timeout=runtime.settings.job_timeout,
+    )
+    # The sync log shows what waits and why; this log line is the operation's one line.
+    runtime.telemetry.job_outcome(
+        kind, "retry", entity=kind, entity_id=entity, error=str(error),
+        detail=f"{error.kind}; attempt {attempt + 1}, next in {delay:.1f}s", log_line=False,
+    )  # fmt: skip
+    log.info("%s %s: %s (%s); attempt %d, next in %.1f s", kind, entity, error, error.kind, attempt + 1, delay)
+    return delay

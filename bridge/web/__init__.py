@@ -1,0 +1,1 @@
+"""The HTTP side of the bridge: Starlette routes that only check, persist and answer."""

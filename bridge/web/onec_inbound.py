@@ -1,0 +1,133 @@
+"""``POST /1c/stock``, ``/1c/prices``, ``/1c/order-status``: updates pushed by 1C.
+
+1C calls these from configurator code whose HTTP connection retries nothing and often has no timeout, so
+the answer must come at once and mean exactly one thing. The handler only checks and stores: 202 once the
+items are pending in Redis and a flush job is queued (``bridge.sync.updates``), 4xx for a body that
+changes nothing, 503 when the bridge cannot take it (not configured, Redis down). The shop is never called
+inline; the slow, rate-limited work happens in the flush.
+
+Order of checks: configured (503), caller's address (403), token (401), media type (415), size (413),
+encoding and JSON Schema (400), then storage.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bridge import keys, telemetry
+from bridge.inbound.models import KINDS
+from bridge.inbound.validation import InvalidPayload, validate
+from bridge.queue import SHOP_QUEUE
+from bridge.sync import pending
+from bridge.sync.updates import ACTION, FLUSH, marker_key
+from bridge.web.bodies import BodyError, decode_text, media_type, read_body
+from bridge.web.clientip import allowed, client_ip
+from bridge.web.responses import not_configured, problem, redis_down
+
+log = logging.getLogger("bridge.web.onec")
+
+JSON_TYPES = {"application/json", ""}  # 1C's HTTPЗапрос sends no Content-Type unless told to
+
+
+def presented_tokens(request: Request) -> list[str]:
+    """The tokens the caller offers: ``Authorization: Bearer …`` and/or ``X-Api-Token``."""
+    tokens = []
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        tokens.append(value.strip())
+    header = request.headers.get("x-api-token", "").strip()
+    if header:
+        tokens.append(header)
+    return tokens
+
+
+def token_accepted(offered: list[str], expected: str) -> bool:
+    """Constant-time compare of each offered token; no early exit that would time the match."""
+    wanted = expected.encode()
+    accepted = False
+    for token in offered:
+        accepted |= hmac.compare_digest(token.encode(), wanted)
+    return accepted
+
+
+def _refusal(request: Request) -> Response | None:
+    """The answer for a caller that may not send updates, or None when it may."""
+    settings = request.app.state.settings
+    missing = settings.missing_for("1C inbound")
+    if missing or not settings.inbound_token.get_secret_value():
+        return not_configured(missing or ["BRIDGE_INBOUND_TOKEN"], "receiving updates from 1C")
+    address = client_ip(request, settings.trusted_proxy_networks)
+    if not allowed(address, settings.allowed_networks):
+        log.warning("1C call from %s refused: not in BRIDGE_INBOUND_ALLOWED_IPS", address or "an unknown address")
+        return problem(
+            403, "forbidden", f"{address or 'this address'} may not call the bridge (BRIDGE_INBOUND_ALLOWED_IPS)"
+        )
+    offered = presented_tokens(request)
+    if not token_accepted(offered, settings.inbound_token.get_secret_value()):
+        log.warning("1C call from %s refused: %s token", address, "wrong" if offered else "no")
+        response = problem(
+            401, "unauthorized", "send the bridge's token as Authorization: Bearer <token> or X-Api-Token: <token>"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bridge"'
+        return response
+    return None
+
+
+def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of ``POST /1c/<kind>``."""
+
+    async def receive(request: Request) -> Response:
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
+        state = request.app.state
+        media, charset = media_type(request)
+        if media not in JSON_TYPES:
+            return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
+        try:
+            body = await read_body(request, state.settings.max_body_bytes)
+            accepted = validate(kind, decode_text(body, charset))
+        except BodyError as exc:
+            return problem(exc.status, exc.error, exc.message)
+        except InvalidPayload as exc:
+            details = [{"path": p.path, "message": p.message} for p in exc.problems]
+            message = (
+                f"the body does not match the schema of /1c/{kind} ({len(details)} problem(s)); nothing was accepted"
+            )
+            return problem(400, "invalid_payload", message, details=details)
+        try:
+            seq = int(await state.redis.incr(keys.SEQUENCE))
+            stale = await pending.stage(state.redis, kind, pending.entries(kind, accepted), seq)
+            await state.enqueuer.enqueue_once_async(
+                state.redis, queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION,
+                func=FLUSH, args=(kind,), kind="flush", entity=kind,
+            )  # fmt: skip
+        except (RedisError, OSError) as exc:
+            log.error("1C %s update not stored: Redis unavailable (%s)", kind, exc)
+            return redis_down()
+        batch = f"{kind}-{seq}"
+        log.info(
+            "1C %s: %d items accepted as batch %s (%d older than known, dropped)",
+            kind,
+            len(accepted.items),
+            batch,
+            stale,
+        )
+        await telemetry.inbound_push(  # items counter + sync log, one round trip; never raises
+            state.redis, kind=kind, accepted=len(accepted.items), batch=batch, max_entries=state.settings.sync_log_max
+        )
+        return JSONResponse({"accepted": len(accepted.items), "batch": batch}, status_code=202)
+
+    receive.__name__ = f"onec_{kind.replace('-', '_')}"
+    return receive
+
+
+def routes() -> list[Route]:
+    return [Route(f"/1c/{kind}", endpoint(kind), methods=["POST"]) for kind in KINDS]

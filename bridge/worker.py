@@ -1,0 +1,198 @@
+"""``bridge worker``: an RQ worker on the bridge's queues, with RQ's scheduler for delayed retries.
+
+Any number of workers may run; RQ elects one scheduler among them.
+
+A job whose worker was killed (SIGKILL, OOM, a lost host) is found by another worker and runs again. How RQ 3
+does it, and what the bridge tunes (``M`` = ``BRIDGE_MAINTENANCE_INTERVAL``, default 30 s):
+
+- While a job runs, RQ's fork worker renews its entry in ``StartedJobRegistry`` every
+  ``job_monitoring_interval`` seconds (RQ: 30) to "now + TTL", TTL = ``get_heartbeat_ttl`` (RQ: that interval
+  + 60 s). The bridge heartbeats every ``M // 3`` s with a TTL of ``M`` + one heartbeat, so a dead worker's
+  entry expires within about ``M`` s instead of 90.
+- Maintenance (``StartedJobRegistry.cleanup``) runs at most every ``M`` s, but RQ only checks between jobs
+  and between blocking dequeues, which wait ``worker_ttl - 15`` s (RQ: 405 s, so an idle worker would not
+  look for almost 7 minutes). The bridge sets ``worker_ttl`` so that a dequeue waits one heartbeat.
+- An expired entry is retried through the job's ``Retry``; ``CRASH_RETRY``'s first interval is 0, so the job
+  goes straight back into its queue rather than through the scheduler, whose lock a killed worker may hold
+  for another 61 s.
+- The per-order lock the dead job held has a lease of about ``M`` s (``Settings.job_lease``), renewed by the
+  live job every heartbeat, so the re-run does not find it taken.
+
+``recovery_bound`` adds this up. ``BRIDGE_JOB_TIMEOUT`` plays no part in it for ``bridge worker``; it does
+for ``bridge serve``, whose in-process worker cannot heartbeat during a job (there RQ's TTL is the job
+timeout + 60 s).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import signal
+import threading
+import time
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, SimpleWorker, Worker
+from rq.executions import Execution
+from rq.job import Job
+
+from bridge import runtime
+from bridge.queue import CRASH_RETRY, QUEUES, make_queue
+from bridge.runtime import Runtime
+from bridge.settings import Settings
+from bridge.tls import client_context
+
+log = logging.getLogger("bridge.worker")
+
+
+class _IpTolerant:
+    """fakeredis' TCP server answers CLIENT INFO with an address redis-py cannot parse; the IP is cosmetic."""
+
+    def _set_ip_address(self, connection: Redis) -> None:
+        try:
+            super()._set_ip_address(connection)  # type: ignore[misc]
+        except ValueError:
+            self.ip_address = "unknown"
+
+
+class _ForgetsDeadExecutions:
+    """Works around RQ 3.0.0 keeping a dead execution in a job's ``ExecutionRegistry`` 60 s longer than the
+    execution's own hash lives. A job re-run in that window (an abandoned job, retried at once) fails *after*
+    it succeeded, when RQ fetches the vanished execution (``ValueError: Execution … not found in Redis``),
+    and then runs yet again: through the scheduler, or into the dead-letter list once its retries are used.
+    Dropping such entries before the job starts avoids that."""
+
+    connection: Redis
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        forget_dead_executions(self.connection, job)
+        super().execute_job(job, queue)  # type: ignore[misc]
+
+
+def forget_dead_executions(connection: Redis, job: Job) -> int:
+    """Remove entries of ``job``'s execution registry whose execution hash is gone; how many there were."""
+    key = job.execution_registry.key
+    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in connection.zrange(key, 0, -1)]
+    if not ids:
+        return 0
+    pipe = connection.pipeline(transaction=False)
+    for execution_id in ids:
+        pipe.exists(Execution(execution_id, job.id, connection).key)
+    dead = [execution_id for execution_id, alive in zip(ids, pipe.execute(), strict=True) if not alive]
+    if dead:
+        connection.zrem(key, *dead)
+    return len(dead)
+
+
+class BridgeWorker(_ForgetsDeadExecutions, _IpTolerant, Worker):
+    """Forks a work-horse per job: a job that hangs or crashes cannot take the worker with it."""
+
+    abandon_after: int = 60  # set by build_worker: the heartbeat TTL, see the module's docstring
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ adds a fixed 60 s to its monitoring interval; a shorter TTL finds a dead worker's job sooner.
+        # A live job outrunning its TTL (a stalled heartbeat) is harmless: the order lock and 1C's
+        # idempotency make the second run an update at most.
+        return self.abandon_after
+
+
+class BridgeSimpleWorker(_ForgetsDeadExecutions, _IpTolerant, SimpleWorker):
+    """Runs jobs in-process; used by ``bridge serve`` and tests, where forking buys nothing."""
+
+
+# Modules a job imports besides its own (``bridge.sync.*``, all imported by ``preload``). httpx imports its
+# transport (httpcore, h11) only when the first client is made, so it is named here too.
+JOB_MODULES = ("bridge.shop.client", "bridge.onec.client", "bridge.onec.circuit", "bridge.telemetry", "httpcore")
+
+
+def preload() -> None:
+    """Import every job's modules and build the shared TLS context, before the worker forks.
+
+    Each job runs in a fresh fork of the worker, so whatever the worker has not loaded, every job loads
+    again: the shop and 1C clients' imports (httpx among them) and two TLS contexts were most of a job's
+    time, some 200 ms of a 400 ms order latency (BENCHMARKS.md). Only code and configuration are loaded
+    here, never a client or a connection, so no horse inherits a socket (see ``bridge.runtime``).
+    """
+    import bridge.sync
+
+    for module in pkgutil.iter_modules(bridge.sync.__path__):
+        importlib.import_module(f"bridge.sync.{module.name}")
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+    client_context()
+
+
+def build_worker(settings: Settings, connection: Redis, *, simple: bool = False) -> Worker:
+    rt = Runtime.from_settings(settings, connection)
+    rt.mappings  # noqa: B018 - load and validate once, before forking, so a bad file fails at start
+    runtime.install(rt)
+    preload()
+    queues = [make_queue(name, connection, default_timeout=settings.job_timeout) for name in QUEUES]
+    if simple:
+        return BridgeSimpleWorker(queues, connection=connection, maintenance_interval=settings.maintenance_interval)
+    worker = BridgeWorker(
+        queues,
+        connection=connection,
+        maintenance_interval=settings.maintenance_interval,
+        job_monitoring_interval=settings.job_heartbeat,
+        worker_ttl=settings.job_heartbeat + 15,  # RQ's blocking dequeue waits worker_ttl - 15 s
+    )
+    worker.abandon_after = settings.job_lease + settings.job_heartbeat
+    return worker
+
+
+def recovery_bound(settings: Settings) -> float:
+    """Seconds after a worker's death by which its job is back in a queue, with the default CRASH_RETRY.
+
+    Its heartbeat entry expires (lease + one heartbeat after the last one), the next maintenance runs (after
+    ``M`` s plus up to one dequeue wait), and the job is re-queued at once; another idle worker takes it at
+    once too. Add the job's own run time (shop and 1C calls) for the order to be in 1C.
+    """
+    expiry = settings.job_lease + settings.job_heartbeat
+    maintenance = settings.maintenance_interval + settings.job_heartbeat
+    return float(expiry + maintenance + CRASH_RETRY.intervals[0])
+
+
+def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, burst: bool = False) -> None:
+    """Work the queues until asked to stop (SIGTERM, SIGINT), through Redis outages.
+
+    RQ's loop tolerates a lost Redis only while it waits for a job. Losing it anywhere else (marking itself
+    idle after a job, cleaning registries) makes RQ log "found an unhandled exception, quitting" and
+    *return*, so the process would end with status 0 in the middle of a Redis restart, and a platform that
+    restarts only failed processes would leave the queues without a worker. Instead, a worker that stopped
+    without being asked waits for Redis and starts afresh; its abandoned job, if any, is found as usual.
+    """
+    while True:
+        worker = build_worker(settings, connection, simple=simple)
+        log.info("worker %s listening on %s", worker.name, ", ".join(QUEUES))
+        try:
+            worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
+        except (RedisConnectionError, RedisTimeoutError) as exc:  # raised by RQ's teardown, Redis still down
+            log.warning("worker %s: Redis failed while stopping: %s", worker.name, exc)
+        if burst or _asked_to_stop(worker):
+            return
+        log.warning("worker %s stopped by itself (Redis unreachable?); starting anew once Redis answers", worker.name)
+        _wait_for_redis(connection)
+
+
+def _asked_to_stop(worker: Worker) -> bool:
+    # RQ notes the date of a SIGTERM/SIGINT; when idle it stops by raising StopRequested, not by the flag.
+    return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
+
+
+def _wait_for_redis(connection: Redis) -> None:
+    """Ping with growing pauses until Redis answers. A stop signal now simply ends the process: no job runs."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    delay = 0.5
+    while True:
+        try:
+            connection.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)

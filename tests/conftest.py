@@ -1,0 +1,48 @@
+"""Shared fixtures: a real redis-server for the session, and the two peers served over loopback HTTP."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app
+from tests.peers.redis_server import RedisServer
+from tests.peers.server import run_app
+from tests.peers.shop import ShopEmulator, create_shop_app
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        # A skip would hide every queue and end-to-end test; the README says to install it.
+        pytest.fail("redis-server is not on PATH: install it (Debian: apt-get install redis-server)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def shop() -> Iterator[ShopEmulator]:
+    emulator = ShopEmulator()
+    with run_app(create_shop_app(emulator)) as server:
+        emulator.url = f"{server.url}/rest/{emulator.user_id}/{emulator.webhook_code}/"
+        yield emulator
+
+
+@pytest.fixture
+def onec() -> Iterator[OnecEmulator]:
+    emulator = OnecEmulator()
+    with run_app(create_onec_app(emulator)) as server:
+        emulator.url = f"{server.url}{SERVICE_PATH}"
+        yield emulator

@@ -1,0 +1,50 @@
+"""``bridge serve``: the one-command start, on its embedded in-memory Redis, does the whole order flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers.server import free_port
+from tests.processes import BridgeProcess, bridge_env, wait_for, wait_http
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_runs_web_worker_and_clock_on_in_memory_redis(shop: Any, onec: Any, tmp_path: Path) -> None:
+    port = free_port()
+    env = bridge_env(shop, onec, port, BRIDGE_POLL_INTERVAL="1")
+    serve = BridgeProcess(["serve"], env, tmp_path, "serve")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", serve)
+        by_event = shop.add_order()
+        shop.fire_event(f"http://127.0.0.1:{port}/shop/events", "ONSALEORDERSAVED", by_event["id"])
+        wait_for(lambda: by_event["accountNumber"] in onec.documents, what="the order sent by webhook")
+        # The clock polls too: an order with no webhook at all arrives as well.
+        silent = shop.add_order()
+        wait_for(lambda: silent["accountNumber"] in onec.documents, what="the order found by polling")
+    finally:
+        serve.stop()
+    output = serve.output()
+    assert "in-memory Redis" in output
+    assert "LOST" in output
+    assert shop.webhook_code not in output
+
+
+def test_serve_uses_the_real_redis_when_one_is_set(redis_url: str, shop: Any, onec: Any, tmp_path: Path) -> None:
+    from redis import Redis
+
+    port = free_port()
+    env = bridge_env(shop, onec, port, redis_url)
+    serve = BridgeProcess(["serve"], env, tmp_path, "serve")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", serve)
+        order = shop.add_order()
+        shop.fire_event(f"http://127.0.0.1:{port}/shop/events", "ONSALEORDERSAVED", order["id"])
+        wait_for(lambda: order["accountNumber"] in onec.documents, what="the order")
+        assert Redis.from_url(redis_url).hget(f"bridge:order:state:{order['id']}", "digest") is not None
+    finally:
+        serve.stop()
+    assert "in-memory Redis" not in serve.output()

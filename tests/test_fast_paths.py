@@ -1,0 +1,223 @@
+"""The shortcuts taken for speed (BENCHMARKS.md) write exactly what the slow paths wrote.
+
+- ``JobTemplate``: a job filled into RQ's recorded template is the job RQ itself would have written, and RQ
+  runs it; without a template (RQ's format changed) every job is built by RQ, as before.
+- ``_GroupCommit``: concurrent enqueues share script calls, each caller learns its own result, a Redis that
+  forgot the script or went away is handled.
+- ``ConcurrencyLimit``'s doorbell: a released slot is taken by a waiter at once, not after its poll delay.
+- ``LeakyBucket(rate_headroom=…)``, ``synclog.append_many``, ``bridge.tls``, ``bridge.worker.preload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import zlib
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue
+from rq.job import Job
+
+from bridge import keys, synclog
+from bridge.locks import ConcurrencyLimit
+from bridge.queue import Enqueuer, JobTemplate, recorded_enqueue
+from bridge.shop.ratelimit import LeakyBucket
+from bridge.synclog import Entry
+from bridge.worker import BridgeSimpleWorker
+
+FUNC = "tests.jobs_for_tests.record"
+VOLATILE = {b"created_at", b"enqueued_at"}
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Redis:
+    return Redis.from_url(redis_url)
+
+
+def enqueue(enq: Enqueuer, entity: str, action: str = "save") -> bool:
+    return enq.enqueue_once(
+        queue="q", marker=f"m:{entity}", action=action, func=FUNC, args=(entity, action), kind="t", entity=entity
+    )
+
+
+async def enqueue_async(enq: Enqueuer, client: AsyncRedis, entity: str) -> bool:
+    work = {"queue": "q", "marker": f"m:{entity}", "action": "save", "func": FUNC, "args": (entity, "save")}
+    return await enq.enqueue_once_async(client, **work, kind="t", entity=entity)
+
+
+def job_hash(redis: Redis, job_id: str) -> dict[bytes, bytes]:
+    raw = redis.hgetall(f"rq:job:{job_id}")
+    raw[b"data"] = zlib.decompress(raw[b"data"])  # compressed differently, the same payload
+    return {k: v for k, v in raw.items() if k not in VOLATILE}
+
+
+def test_a_template_job_is_the_job_rq_writes(redis: Redis) -> None:
+    enq = Enqueuer(redis)
+    template = enq.template("q", FUNC)
+    assert template is not None, "RQ's format changed: every job is now built by RQ (slower, still correct)"
+    assert {kind for _, kind, _, _ in template.holes} == {"id", "now", "data", "description"}
+
+    enqueue(enq, "300")
+    (ours,) = Queue("q", connection=redis).job_ids
+    ours_hash = job_hash(redis, ours)
+    redis.flushall()
+    queue = enq.queue("q")
+    pipe = redis.pipeline(transaction=False)
+    for command in recorded_enqueue(queue, FUNC, ("300", "save"), job_id=ours, timeout=enq.job_timeout):
+        pipe.execute_command(*command)
+    pipe.execute()
+    assert ours_hash == job_hash(redis, ours)
+
+
+def test_rq_runs_a_template_job_with_its_arguments(redis: Redis) -> None:
+    enq = Enqueuer(redis)
+    enqueue(enq, "301", "cancel")
+    job = Job.fetch(Queue("q", connection=redis).job_ids[0], connection=redis)
+    assert job.args == ["301", "cancel"] or job.args == ("301", "cancel")
+    assert job.description == f"{FUNC}('301', 'cancel')"
+    BridgeSimpleWorker([Queue("q", connection=redis)], connection=redis).work(burst=True)
+    assert redis.lrange("test:ran", 0, -1) == [b"301:cancel"]
+
+
+def test_without_a_template_rq_builds_every_job(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(JobTemplate, "derive", classmethod(lambda cls, *a, **k: None))
+    enq = Enqueuer(redis)
+    assert enqueue(enq, "302") is True
+    assert enqueue(enq, "302") is False
+    BridgeSimpleWorker([Queue("q", connection=redis)], connection=redis).work(burst=True)
+    assert redis.lrange("test:ran", 0, -1) == [b"302:save"]
+
+
+def test_concurrent_enqueues_share_script_calls_and_each_learns_its_own_result(redis_url: str) -> None:
+    sync = Redis.from_url(redis_url)
+    enq = Enqueuer(sync)
+    sync.config_resetstat()
+
+    async def main() -> list[bool]:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            # 40 orders, and order 5 three times: its first event queues the job, the others collapse.
+            ids = [str(n) for n in range(40)] + ["5", "5"]
+            return await asyncio.gather(*(enqueue_async(enq, client, i) for i in ids))
+        finally:
+            await client.aclose()
+
+    created = asyncio.run(main())
+    assert created == [True] * 40 + [False, False]
+    assert Queue("q", connection=sync).count == 40
+    calls = sync.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    calls += sync.info("commandstats").get("cmdstat_eval", {}).get("calls", 0)
+    assert 1 <= calls < 42  # grouped: fewer script calls than events
+    seqs = sorted(int(sync.get(f"m:{n}").split(b":")[1]) for n in range(40))
+    assert len(set(seqs)) == 40  # every event its own sequence number
+
+
+def test_a_redis_that_forgot_the_script_still_takes_the_event(redis_url: str) -> None:
+    sync = Redis.from_url(redis_url)
+    enq = Enqueuer(sync)
+
+    async def one(entity: str) -> bool:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            return await enqueue_async(enq, client, entity)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(one("1")) is True
+    sync.script_flush()
+    assert asyncio.run(one("2")) is True
+    assert Queue("q", connection=sync).count == 2
+
+
+def test_every_waiter_learns_that_redis_is_down(redis_url: str) -> None:
+    enq = Enqueuer(Redis.from_url(redis_url))
+    enq.template("q", FUNC)  # derived while Redis answers
+
+    async def main() -> list[Any]:
+        client = AsyncRedis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+        try:
+            return await asyncio.gather(*(enqueue_async(enq, client, str(n)) for n in range(5)), return_exceptions=True)
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RedisConnectionError | OSError) for r in results), results
+
+
+def test_a_released_slot_is_taken_at_once_by_a_waiter(redis: Redis) -> None:
+    limit = ConcurrencyLimit(redis, keys.ONEC_SLOTS, 1, 30, poll=1.0)  # polling alone would wait up to 4 s
+    holder = limit.try_acquire()
+    assert holder is not None
+    got: list[float] = []
+
+    def wait() -> None:
+        time.sleep(0.05)
+        token = limit.acquire(10)
+        got.append(time.monotonic())
+        assert token is not None
+        limit.release(token)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # the waiter is blocked on the doorbell by now
+    released = time.monotonic()
+    limit.release(holder)
+    waiter.join(5)
+    assert got and got[0] - released < 0.5
+
+
+def test_the_rate_can_keep_less_headroom_than_the_burst() -> None:
+    import fakeredis
+
+    bucket = LeakyBucket(fakeredis.FakeRedis(), rate=10, burst=20, headroom=0.1, rate_headroom=0.01)
+    assert bucket.capacity == 18
+    assert bucket.rate == pytest.approx(9.9)
+
+
+def test_append_many_writes_what_append_writes(redis: Redis) -> None:
+    entries = [
+        Entry("shop", "event", "accepted", "order", "7", detail="ONSALEORDERSAVED", process="h:1"),
+        Entry("shop", "event", "ignored", None, None, detail="ONCRMDEALADD", process="h:1"),
+        Entry("1c", "orders", "delivered", "order", "7", duration=0.012, error="x" * 600, process="h:2"),
+    ]
+    pipe = redis.pipeline(transaction=False)
+    for entry in entries:
+        synclog.append(pipe, entry, max_entries=1000)
+    pipe.execute()
+    one_by_one = (
+        [e.as_dict() for e in synclog.read(redis, limit=10)],
+        synclog.read(redis, entity="order", entity_id="7"),
+    )
+    ttl = redis.ttl(synclog.entity_key("order", "7"))
+    redis.flushall()
+    pipe = redis.pipeline(transaction=False)
+    synclog.append_many(pipe, entries, max_entries=1000)
+    pipe.execute()
+    together = [e.as_dict() for e in synclog.read(redis, limit=10)], synclog.read(redis, entity="order", entity_id="7")
+
+    def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k not in ("at", "time", "entry_id")} for row in rows]
+
+    assert strip(together[0]) == strip(one_by_one[0])
+    assert [e.outcome for e in together[1]] == [e.outcome for e in one_by_one[1]] == ["delivered", "accepted"]
+    assert redis.ttl(synclog.entity_key("order", "7")) == pytest.approx(ttl, abs=5)
+
+
+def test_one_tls_context_serves_every_client() -> None:
+    from bridge.tls import client_context
+
+    assert client_context() is client_context()
+
+
+def test_preload_imports_what_jobs_need() -> None:
+    from bridge.worker import JOB_MODULES, preload
+
+    preload()
+    for name in (*JOB_MODULES, "bridge.sync.orders", "bridge.sync.updates"):
+        assert name in sys.modules
