@@ -210,6 +210,27 @@ def retry_all(redis: Redis, queues: Sequence[str] = QUEUES) -> RetryReport:
     return retry(redis, job_ids, queues)
 
 
+def drop_superseded(redis: Redis, job_id: str, queues: Iterable[str] = QUEUES) -> list[str]:
+    """Remove older dead letters of the same work as ``job_id`` (same kind and entity); their ids.
+
+    One order that 1C refuses must be one line in ``bridge failed list``, however many jobs tried it: a
+    webhook and a poll can each queue a job for the same order version, and both fail for the same reason.
+    Every job fetches the current state when it runs, so replaying the newest failure replays them all.
+    Job ids are ``<kind>-<entity>-<12 hex>`` (``bridge.queue.new_job_id``).
+    """
+    prefix = job_id[:-12]
+    if not prefix.endswith("-"):
+        return []
+    dropped: list[str] = []
+    for queue in queues:
+        registry = FailedJobRegistry(queue, connection=redis)
+        for other in registry.get_job_ids():
+            if other != job_id and other.startswith(prefix) and len(other) == len(job_id):
+                registry.remove(other, delete_job=True)
+                dropped.append(other)
+    return dropped
+
+
 def count(redis: Redis, queues: Iterable[str] = QUEUES) -> int:
     return sum(int(redis.zcard(FailedJobRegistry(q, connection=redis).key)) for q in queues)
 

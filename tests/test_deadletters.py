@@ -142,3 +142,36 @@ def test_an_order_that_gives_up_waiting_leaves_no_marker_behind(
     assert letter.why.startswith("gave up after 0.0 h of retries; last failure: 1C did not take order")
     assert redis.get(pending_key(str(order["id"]))) is None
     assert queue_order(rt, str(order["id"])) is True  # a later event is queued, not swallowed by a stale marker
+
+
+def test_an_order_refused_by_two_jobs_is_one_dead_letter_the_newest(
+    redis_url: str, redis: Redis, shop: Any, onec: Any
+) -> None:
+    # A webhook and a poll may each queue a job for the same order version; both fail for the same reason.
+    settings, order = refused_order(redis_url, redis, shop, onec)
+    [first] = deadletters.list_failed(redis)
+    other = shop.add_order()  # a different order's dead letter must stay
+    rt = Runtime.from_settings(settings, redis)
+    queue_order(rt, str(other["id"]))
+    queue_order(rt, str(order["id"]))
+    run_jobs(settings, redis)
+    letters = deadletters.list_failed(redis)
+    assert sorted(d.entity_id for d in letters) == sorted([str(order["id"]), str(other["id"])])
+    [newest] = [d for d in letters if d.entity_id == str(order["id"])]
+    assert newest.id != first.id
+    assert not redis.exists(f"rq:job:{first.id}")  # the replaced job is gone, not just unlisted
+
+
+def test_replacing_dead_letters_matches_the_whole_entity_not_a_prefix_of_it(redis: Redis) -> None:
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    registry = FailedJobRegistry(ORDERS_QUEUE, connection=redis)
+    ids = ["order-30-aaaaaaaaaaaa", "order-302-bbbbbbbbbbbb", "order-30-cccccccccccc", "flush-stock-dddddddddddd"]
+    for job_id in ids:
+        job = Job.create(SYNC_ORDER, args=("x",), id=job_id, connection=redis)
+        job.save()
+        registry.add(job, ttl=600)
+    dropped = deadletters.drop_superseded(redis, "order-30-eeeeeeeeeeee")
+    assert sorted(dropped) == ["order-30-aaaaaaaaaaaa", "order-30-cccccccccccc"]
+    assert sorted(registry.get_job_ids()) == ["flush-stock-dddddddddddd", "order-302-bbbbbbbbbbbb"]

@@ -290,9 +290,11 @@ def test_no_secret_appears_in_any_output(ops: Ops, shop: Any, onec: Any, telegra
             f"{ops.url}/1c/stock", json={"items": []}, headers={"Authorization": f"Bearer {INBOUND_TOKEN}"}
         )
         assert inbound.status_code < 500
-        assert ops.cli("failed", "list").returncode == 0
+        listing = ops.cli("failed", "list")
+        assert listing.returncode == 0, listing.stdout + listing.stderr
         onec.accept()
-        assert ops.cli("failed", "retry", "--all").returncode == 0
+        retried = ops.cli("failed", "retry", "--all")
+        assert retried.returncode == 0, retried.stdout + retried.stderr
         wait_for(lambda: third["accountNumber"] in onec.documents, what="the replayed order")
         assert ops.cli("log", "--limit", "500").returncode == 0
         pages = [

@@ -13,8 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import get_current_job
 
+from bridge import deadletters
 from bridge.errors import PermanentError, TransientError
 from bridge.queue import backoff, new_job_id, retry_later
 from bridge.runtime import Runtime
@@ -23,10 +25,21 @@ log = logging.getLogger("bridge.jobs")
 
 
 def give_up(error: PermanentError) -> PermanentError:
-    """Mark the running job as not to be retried by RQ's crash-retry, and return the error to raise."""
+    """Mark the running job as not to be retried by RQ's crash-retry, and return the error to raise.
+
+    The job is about to become a dead letter; older dead letters of the same order (or kind of update) go,
+    so the failed list holds one line per thing that needs a person's fix.
+    """
     job = get_current_job()
     if job is not None:
         job.retries_left = 0
+        try:
+            dropped = deadletters.drop_superseded(job.connection, job.id)
+        except RedisError as exc:  # the new dead letter matters more than tidying the old ones
+            log.warning("older dead letters of %s not removed: %s", job.id, exc)
+        else:
+            for old in dropped:
+                log.info("dead letter %s replaced by the newer failure %s", old, job.id)
     return error
 
 
