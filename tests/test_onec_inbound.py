@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from bridge.queue import SHOP_QUEUE
 from bridge.settings import Settings
+from bridge.sync import inbox
 from bridge.web.app import create_app
 from tests.peers.server import free_port
 
@@ -60,6 +61,12 @@ def nothing_queued(redis: Redis) -> bool:
     return not bridge_keys and Queue(SHOP_QUEUE, connection=redis).count == 0
 
 
+def pending_after_split(redis: Redis, kind: str = "stock") -> dict[str, str]:
+    """What the flush will send: the stored bodies split into coalesced entries (the flush's first step)."""
+    inbox.split(redis, kind)
+    return {k.decode(): v.decode() for k, v in redis.hgetall(f"bridge:pending:{kind}").items()}
+
+
 def stock(*items: dict[str, Any]) -> dict[str, Any]:
     return {"items": list(items)}
 
@@ -78,7 +85,7 @@ def test_a_stock_body_is_accepted_and_queues_one_flush(client: TestClient, redis
     assert first.json()["accepted"] == 2
     assert first.json()["batch"].startswith("stock-")
     assert second.json()["batch"] != first.json()["batch"]
-    pending = {k.decode(): v.decode() for k, v in redis.hgetall("bridge:pending:stock").items()}
+    pending = pending_after_split(redis)
     assert set(pending) == {'["xml","a1b2","key","Main"]', '["sku","ART-1","id","2"]'}
     assert pending['["xml","a1b2","key","Main"]'].endswith("|[7.0]")  # the later push won
     assert Queue(SHOP_QUEUE, connection=redis).count == 1  # two pushes, one pending flush
@@ -91,8 +98,8 @@ def test_prices_and_statuses_are_accepted(client: TestClient, redis: Redis) -> N
     answer = client.post("/1c/order-status", json=statuses, headers=AUTH)
     assert answer.status_code == 202, answer.text
     assert answer.json()["accepted"] == 2
-    assert redis.hlen("bridge:pending:prices") == 1
-    assert set(redis.hkeys("bridge:pending:order-status")) == {b'["A-300"]', b'["301"]'}
+    assert len(pending_after_split(redis, "prices")) == 1
+    assert set(pending_after_split(redis, "order-status")) == {'["A-300"]', '["301"]'}
     assert Queue(SHOP_QUEUE, connection=redis).count == 2  # one flush per kind
 
 
@@ -101,12 +108,12 @@ def test_an_older_item_does_not_replace_a_newer_pending_one(client: TestClient, 
     older = {**GOOD_STOCK, "amount": 1, "ts": "2024-05-01T11:00:00+03:00"}
     client.post("/1c/stock", json=stock(newer), headers=AUTH)
     assert client.post("/1c/stock", json=stock(older), headers=AUTH).status_code == 202
-    (value,) = redis.hvals("bridge:pending:stock")
-    assert value.decode().endswith("|[9.0]")
+    (value,) = pending_after_split(redis).values()
+    assert value.endswith("|[9.0]")
     redis.delete("bridge:pending:stock")
     client.post("/1c/stock", json=stock(older, newer, older), headers=AUTH)  # within one body too
-    (value,) = redis.hvals("bridge:pending:stock")
-    assert value.decode().endswith("|[9.0]")
+    (value,) = pending_after_split(redis).values()
+    assert value.endswith("|[9.0]")
 
 
 def test_fifty_thousand_items_are_accepted(client: TestClient, redis: Redis) -> None:
@@ -114,8 +121,10 @@ def test_fifty_thousand_items_are_accepted(client: TestClient, redis: Redis) -> 
     answer = client.post("/1c/stock", json={"items": items}, headers=AUTH)
     assert answer.status_code == 202, answer.text[:500]
     assert answer.json()["accepted"] == 50_000
-    assert redis.hlen("bridge:pending:stock") == 50_000
-    assert redis.hget("bridge:pending:stock", '["xml","guid-49999","id","2"]').decode().endswith("|[99.0]")
+    assert redis.llen("bridge:inbox:stock") == 1  # stored whole; the flush splits it
+    pending = pending_after_split(redis)
+    assert len(pending) == 50_000
+    assert pending['["xml","guid-49999","id","2"]'].endswith("|[99.0]")
     assert Queue(SHOP_QUEUE, connection=redis).count == 1
 
 
@@ -312,7 +321,7 @@ def test_a_cp1251_body_with_its_charset_is_read(client: TestClient, redis: Redis
     headers = {**AUTH, "Content-Type": "application/json; charset=windows-1251"}
     answer = client.post("/1c/stock", content=body.encode("cp1251"), headers=headers)
     assert answer.status_code == 202, answer.text
-    assert redis.hexists("bridge:pending:stock", '["xml","a1","key","Основной склад"]')
+    assert '["xml","a1","key","Основной склад"]' in pending_after_split(redis)
 
 
 def test_cp1251_bytes_sent_as_utf8_are_refused(client: TestClient, redis: Redis) -> None:
@@ -330,7 +339,7 @@ def test_a_utf8_bom_is_accepted(client: TestClient, redis: Redis) -> None:
     )
     answer = client.post("/1c/stock", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert answer.status_code == 202, answer.text
-    assert redis.hexists("bridge:pending:stock", '["xml","a1","key","Склад"]')
+    assert '["xml","a1","key","Склад"]' in pending_after_split(redis)
 
 
 def test_a_missing_content_type_is_taken_as_json(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from bridge import runtime
 from bridge.queue import QUEUES, SHOP_QUEUE, make_queue
 from bridge.runtime import Runtime
 from bridge.settings import Settings
+from bridge.sync import inbox
 from bridge.web.app import create_app
 from bridge.worker import BridgeSimpleWorker
 
@@ -50,6 +51,8 @@ class UpdatesEnv:
         raise AssertionError(f"the queues were not empty after {max_rounds} rounds")
 
     def pending(self, kind: str) -> int:
+        """Pending entries once the stored bodies are split (the flush's first step, done here if not yet)."""
+        inbox.split(self.redis, kind)
         return int(self.redis.hlen(f"bridge:pending:{kind}"))
 
     def failed(self) -> list[Job]:

@@ -1,8 +1,11 @@
-"""Pending updates from 1C, coalesced per key in Redis: the hand-over between the web intake and the flushes.
+"""Pending updates from 1C, coalesced per key in Redis: what the flushes send to the shop.
 
 1C repeats itself (a full stock upload every few minutes is common), and the shop allows two requests a
 second. So nothing is queued per item: each item overwrites the pending value of its key in the hash
 ``bridge:pending:<kind>`` (latest value wins), and one flush job per kind sends what is there.
+
+The intake stores each accepted body whole (``bridge.sync.inbox``); the flush splits the bodies into these
+entries, oldest first, before it sends anything.
 
 - The key is the item as 1C named it, as a JSON array: ``["xml","<guid>","key","Main"]`` (product by
   xml id, store by 1C key); ``["A-300"]`` for an order. The flush resolves it to shop ids.
@@ -26,7 +29,6 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from bridge import keys
 from bridge.inbound.validation import Accepted
@@ -91,11 +93,11 @@ def applied_key(kind: str) -> str:
     return keys.UPDATES_APPLIED.format(kind=kind)
 
 
-# --- the intake side ------------------------------------------------------------------------------------
+# --- splitting a body ------------------------------------------------------------------------------------
 
 
 # Keys and values are JSON built with f-strings around json's C string quoting: the generic encoder is
-# eight times slower, and this runs once per item of 50,000-item bodies while 1C waits for the answer.
+# eight times slower, and this runs once per item of 50,000-item bodies.
 
 
 def _product(item: dict[str, Any]) -> str:
@@ -155,13 +157,13 @@ def entries(kind: str, accepted: Accepted) -> list[tuple[str, str, str]]:
     return [(key, "" if stamp is None else str(stamp), value_of(item)) for key, (stamp, item) in latest.items()]
 
 
-async def stage(redis: AsyncRedis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int) -> int:
+def stage(redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int) -> int:
     """Write the entries as pending, chunk by chunk. Returns how many were dropped as stale."""
     script = redis.register_script(_STAGE)
     stale = 0
     for start in range(0, len(staged), CHUNK):
         lines = "\n".join(f"{key}\t{ts}\t{value}" for key, ts, value in staged[start : start + CHUNK])
-        stale += int(await script(keys=[pending_key(kind), applied_key(kind)], args=[seq, lines]))
+        stale += int(script(keys=[pending_key(kind), applied_key(kind)], args=[seq, lines]))
     return stale
 
 

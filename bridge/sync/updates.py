@@ -1,24 +1,27 @@
 """The flush job: sends what is pending for one kind of update (stock, prices, order statuses) to the shop.
 
-The web intake coalesces 1C's items into ``bridge:pending:<kind>`` and queues this job with
+The web intake stores each accepted body in ``bridge:inbox:<kind>`` and queues this job with
 ``enqueue_once`` (marker ``bridge:flush:pending:<kind>``), so any number of pushes collapse into one
 pending flush. The job:
 
 1. takes the kind's lock, so no key is written by two workers at once (the rate limit itself is shared
    by every ``ShopClient`` through the leaky bucket in Redis);
-2. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
+2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
+   (``bridge.sync.inbox``), so the latest value of each key is all that is left to send;
+3. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
    skips what the shop already has, and hands the rest to the kind's module (``stock``, ``prices``,
    ``statuses``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
-3. settles each round at once (compare-and-delete), so a crash repeats at most one round;
-4. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
+4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
+5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
 
 Transient trouble leaves the entries pending and reschedules the job (``schedule_retry``, the shared
 policy); a refusal no item can get past (a method the shop lacks) sends it to the dead-letter list with the
 reason, the entries still pending for the retry a person starts after fixing it. A big backlog is worked
 off in slices of half the job timeout: the job queues its own continuation rather than being killed.
 
-``sweep`` (run by the clock) queues a flush for any kind that has pending entries but no flush pending,
-which is what a crash between the intake's two steps (write entries, queue the job) would leave.
+``sweep`` (run by the clock) queues a flush for any kind that has waiting bodies or pending entries but no
+flush pending, which is what a crash between the intake's two steps (store the body, queue the job) would
+leave.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from bridge.inbound.models import KINDS
 from bridge.locks import renewed
 from bridge.queue import CRASH_RETRY, FAILURE_TTL, SHOP_QUEUE, finish_pending, new_job_id, read_pending
 from bridge.runtime import Runtime
-from bridge.sync import pending, prices, statuses, stock
+from bridge.sync import inbox, pending, prices, statuses, stock
 from bridge.sync.jobs import give_up, schedule_retry
 from bridge.sync.outcomes import Outcomes
 from bridge.sync.pending import Entry
@@ -72,10 +75,14 @@ def sweep(rt: Runtime) -> int:
     """Queue a flush for every kind with pending entries and no flush pending. Returns how many were queued."""
     queued = 0
     for kind in KINDS:
-        orphaned = rt.redis.exists(pending.pending_key(kind)) and not rt.redis.exists(marker_key(kind))
+        waiting = rt.redis.exists(pending.pending_key(kind), inbox.inbox_key(kind))
+        orphaned = waiting and not rt.redis.exists(marker_key(kind))
         if orphaned and queue_flush(rt, kind):
             queued += 1
-            log.warning("%s: %d pending updates had no flush queued; queued one", kind, pending.count(rt.redis, kind))
+            log.warning(
+                "%s: %d pending updates and %d bodies had no flush queued; queued one",
+                kind, pending.count(rt.redis, kind), inbox.count(rt.redis, kind),
+            )  # fmt: skip
     return queued
 
 
@@ -109,6 +116,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
     while True:
         _action, token = read_pending(rt.redis, marker)
         try:
+            inbox.split(rt.redis, kind)
             state = _drain(rt, kind, deadline, total)
         except TransientError as error:
             state, waiting = "waiting", error

@@ -2,9 +2,11 @@
 
 1C calls these from configurator code whose HTTP connection retries nothing and often has no timeout, so
 the answer must come at once and mean exactly one thing. The handler only checks and stores: 202 once the
-items are pending in Redis and a flush job is queued (``bridge.sync.updates``), 4xx for a body that
-changes nothing, 503 when the bridge cannot take it (not configured, Redis down). The shop is never called
-inline; the slow, rate-limited work happens in the flush.
+body is in Redis and a flush job is queued, 4xx for a body that changes nothing, 503 when the bridge cannot
+take it (not configured, Redis down). The check is ``bridge.inbound.fast`` for uniform bodies (a 50,000-item
+push in a few tens of milliseconds) and the full validation for the rest and for every refusal; the body is
+stored whole (``bridge.sync.inbox``) and the flush splits it into coalesced updates before it sends them.
+The shop is never called inline; the slow, rate-limited work happens in the flush.
 
 Order of checks: configured (503), caller's address (403), token (401), media type (415), size (413),
 encoding and JSON Schema (400), then storage.
@@ -12,20 +14,23 @@ encoding and JSON Schema (400), then storage.
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge import keys, telemetry
+from bridge import telemetry
+from bridge.inbound.fast import items_if_valid
 from bridge.inbound.models import KINDS
 from bridge.inbound.validation import InvalidPayload, validate
 from bridge.queue import SHOP_QUEUE
-from bridge.sync import pending
+from bridge.sync import inbox
 from bridge.sync.updates import ACTION, FLUSH, marker_key
 from bridge.web.bodies import BodyError, decode_text, media_type, read_body
 from bridge.web.clientip import allowed, client_ip
@@ -93,7 +98,15 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
         try:
             body = await read_body(request, state.settings.max_body_bytes)
-            accepted = validate(kind, decode_text(body, charset))
+            if _plain_utf8(body, charset):  # stored as it came, and checked without decoding it first
+                stored, text = body, None
+            else:
+                text = decode_text(body, charset)
+                stored = text.encode("utf-8")
+            decoded = items_if_valid(kind, body if text is None else text) or []
+            accepted = len(decoded)
+            if not decoded:  # not a uniform body, or not a valid one: the full check lists every problem
+                accepted = len(validate(kind, decode_text(body, charset) if text is None else text).items)
         except BodyError as exc:
             return problem(exc.status, exc.error, exc.message)
         except InvalidPayload as exc:
@@ -103,8 +116,7 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             )
             return problem(400, "invalid_payload", message, details=details)
         try:
-            seq = int(await state.redis.incr(keys.SEQUENCE))
-            stale = await pending.stage(state.redis, kind, pending.entries(kind, accepted), seq)
+            seq = await inbox.put(state.redis, kind, stored)
             await state.enqueuer.enqueue_once_async(
                 state.redis, queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION,
                 func=FLUSH, args=(kind,), kind="flush", entity=kind,
@@ -113,20 +125,22 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             log.error("1C %s update not stored: Redis unavailable (%s)", kind, exc)
             return redis_down()
         batch = f"{kind}-{seq}"
-        log.info(
-            "1C %s: %d items accepted as batch %s (%d older than known, dropped)",
-            kind,
-            len(accepted.items),
-            batch,
-            stale,
-        )
+        log.info("1C %s: %d items accepted as batch %s", kind, accepted, batch)
         await telemetry.inbound_push(  # items counter + sync log, one round trip; never raises
-            state.redis, kind=kind, accepted=len(accepted.items), batch=batch, max_entries=state.settings.sync_log_max
+            state.redis, kind=kind, accepted=accepted, batch=batch, max_entries=state.settings.sync_log_max
         )
-        return JSONResponse({"accepted": len(accepted.items), "batch": batch}, status_code=202)
+        # Freeing 50,000 decoded items takes a few milliseconds: 1C need not wait for that.
+        return JSONResponse(
+            {"accepted": accepted, "batch": batch}, status_code=202, background=BackgroundTask(decoded.clear)
+        )
 
     receive.__name__ = f"onec_{kind.replace('-', '_')}"
     return receive
+
+
+def _plain_utf8(body: bytes, charset: str | None) -> bool:
+    """The body can be stored as it came: UTF-8 without a BOM (what the flush reads)."""
+    return charset in (None, "utf-8", "utf8") and not body.startswith(codecs.BOM_UTF8)
 
 
 def routes() -> list[Route]:
