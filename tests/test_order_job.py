@@ -147,3 +147,21 @@ def test_busy_retries_soon_and_unavailable_waits_long(rt: Runtime) -> None:
     assert down[0] >= 5 * 0.8
     assert max(down) >= 60 * 0.8
     assert retry_delay(rt, TransientError("x", retry_after=500.0), 0) == 500.0
+
+
+def test_while_1c_is_down_waiting_orders_do_not_ask_the_shop_until_a_probe_is_due(
+    rt: Runtime, shop: Any, onec: Any
+) -> None:
+    onec.lock()
+    first, second = shop.add_order(), shop.add_order()
+    assert sync_order(str(first["id"]), SAVE) == "retry (unavailable)"  # this call opened the circuit
+    assert rt.circuit.state().is_open
+    shop.clear_records()
+    assert sync_order(str(second["id"]), SAVE) == "retry (unavailable)"
+    assert sync_order(str(first["id"]), SAVE) == "retry (unavailable)"
+    assert shop.requests == []  # no probe was due: nobody fetched an order only to find 1C locked
+    rt.redis.hset("bridge:onec:circuit", "retry_at", repr(time.time() - 1))  # the probe is due now
+    onec.unlock()
+    assert sync_order(str(second["id"]), SAVE) == "delivered"
+    assert [method for method, _ in shop.requests] == ["sale.order.get"]
+    assert not rt.circuit.state().is_open

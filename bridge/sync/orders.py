@@ -123,6 +123,7 @@ def _record(rt: Runtime, order_id: str, action: str, result: str, error: Excepti
 
 def deliver(rt: Runtime, order_id: str, action: str) -> str:
     """One pass: fetch, map, compare, send. Raises PermanentError or TransientError."""
+    _wait_for_open_circuit(rt)
     order = fetch_order(rt, order_id)
     if order is None:
         return _cancel_from_memory(rt, order_id, reason="the order no longer exists in the shop")
@@ -133,6 +134,23 @@ def deliver(rt: Runtime, order_id: str, action: str) -> str:
         return f"skipped: status {order.get('statusId')!r} is not sent to 1C"
     document = build_document(order, rt.mappings, cancelled=action == CANCEL)
     return send(rt, order_id, document, order)
+
+
+def _wait_for_open_circuit(rt: Runtime) -> None:
+    """Raise at once while 1C is known to be down and another caller probes or no probe is due yet.
+
+    Otherwise every retry of every waiting order would first ask the shop for the order, only to find 1C
+    still locked: hundreds of shop requests per night of maintenance, all spent from the shop's rate limit
+    that the stock and price updates need. The one caller that may probe goes on, fetches and sends.
+    """
+    status = rt.circuit.state()
+    if not status.is_open:
+        return
+    wait = rt.circuit.retry_in()
+    if wait > 0 or rt.redis.exists(keys.ONEC_PROBE):
+        raise TransientError(
+            f"1C is unavailable since {status.since}: {status.reason}", kind="unavailable", retry_after=wait or None
+        )
 
 
 def fetch_order(rt: Runtime, order_id: str) -> dict[str, Any] | None:
