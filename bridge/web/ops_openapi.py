@@ -102,7 +102,13 @@ def ops_paths() -> Paths:
                     "type": "object",
                     "properties": {"count": {"type": "integer"}, "failed": {"type": "array", "items": DEAD_LETTER}},
                 },
-                parameters=[_query("limit", "at most this many (1…10000)", {"type": "integer", "default": 1000})],
+                parameters=[
+                    _query(
+                        "limit",
+                        "at most this many (1…10000)",
+                        {"type": "integer", "default": 1000, "minimum": 1, "maximum": 10000},
+                    )
+                ],
                 extra=bad,
             )
         },
@@ -148,7 +154,11 @@ def ops_paths() -> Paths:
                 parameters=[
                     _query("entity", "e.g. order", {"type": "string"}),
                     _query("id", "the entity's id (needs entity), e.g. the shop's order id", {"type": "string"}),
-                    _query("limit", "at most this many (1…1000)", {"type": "integer", "default": 100}),
+                    _query(
+                        "limit",
+                        "at most this many (1…1000)",
+                        {"type": "integer", "default": 100, "minimum": 1, "maximum": 1000},
+                    ),
                 ],
                 extra=bad,
             )
