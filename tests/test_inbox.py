@@ -57,8 +57,8 @@ def test_a_body_split_again_after_a_crash_does_not_undo_a_newer_one(redis_url: s
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 1})
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
     # A worker staged the first body and died before taking it off the inbox.
-    raw = redis.lindex(inbox.inbox_key("stock"), 0)
-    inbox._split_one(redis, "stock", "stock-1", int(redis.incr(keys.SEQUENCE)), raw.partition(b"\n")[2].decode())
+    raw = redis.lindex(inbox.inbox_key("stock"), 1)
+    inbox._split_one(redis, "stock", "stock-1", int(redis.incr(keys.SEQUENCE)), raw.decode())
     assert pending(redis) == {KEY: "[1.0]"}
     assert inbox.split(redis, "stock") == 2  # the next flush: the first body again, then the second
     assert pending(redis) == {KEY: "[2.0]"}
@@ -74,7 +74,7 @@ def test_an_older_item_is_dropped_when_its_body_is_split(redis_url: str, redis: 
 def test_a_body_that_no_longer_validates_is_dropped_loudly_and_the_rest_go_on(
     redis_url: str, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    redis.rpush(inbox.inbox_key("stock"), b'7\n{"items": [{"xml_id": "a1", "amount": -1}]}')
+    redis.rpush(inbox.inbox_key("stock"), b"7", b'{"items": [{"xml_id": "a1", "amount": -1}]}')
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 3})
     with caplog.at_level(logging.ERROR, logger="bridge.sync.inbox"):
         assert inbox.split(redis, "stock") == 2
@@ -89,3 +89,11 @@ def test_a_body_stored_without_its_flush_gets_one_from_the_sweep(redis_url: str,
     assert updates.sweep(rt) == 1
     assert redis.exists(updates.marker_key("prices"))
     assert updates.sweep(rt) == 0  # queued once
+
+
+def test_a_body_without_its_number_is_split_too(redis_url: str, redis: Redis) -> None:
+    redis.rpush(inbox.inbox_key("stock"), b'{"items": [{"xml_id": "a1", "store": "Main", "amount": 1}]}')
+    put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
+    assert inbox.split(redis, "stock") == 2
+    assert pending(redis) == {KEY: "[2.0]"}
+    assert redis.llen(inbox.inbox_key("stock")) == 0

@@ -108,17 +108,13 @@ def _keys_valid(body: str | bytes, keys: list[attrgetter[Any]], items: list[Any]
     """Whether every key of the items matches the key pattern (one line of text that is not blank).
 
     msgspec refuses raw control characters inside strings, so with no escape and no DEL anywhere in the
-    body no value holds one, and only "not blank" is left to check. In a body that is also ASCII the one
-    space a string can hold is " ", so a blank value would start with one: no quote followed by a space
-    anywhere means none does. Otherwise each value is asked ``str.isspace`` (it calls every character the
-    pattern's ``\\s`` matches a space, ``tests/test_inbound_fast.py``), or, in a body with escapes, the
-    distinct values go through the pattern itself.
+    body no value holds one, and only "not blank" is left: ``str.isspace`` per value (it calls every
+    character the pattern's ``\\s`` matches a space, ``tests/test_inbound_fast.py``). A body with escapes
+    has its distinct values checked against the pattern itself.
     """
     text = body.encode() if isinstance(body, str) else body  # a copy only for bodies that were not UTF-8
     if b"\\" in text or b"\x7f" in text:
         return all(_all_valid(_adapter(Key), set(map(key, items))) for key in keys)
-    if text.isascii() and b'" ' not in text:
-        return True
     return not any(any(map(str.isspace, map(key, items))) for key in keys)
 
 

@@ -2,7 +2,7 @@
 
 1C waits for the answer to a push, and splitting 50,000 items into coalescing keys costs ~0.2 s of Python.
 So the intake (``bridge.web.onec_inbound``) only checks the body and appends it as it came to the list
-``bridge:inbox:<kind>``, as ``<batch number>\n<body>``. The flush job, holding the kind's lock, splits the
+``bridge:inbox:<kind>``, each body just after its batch number. The flush job, holding the kind's lock, splits the
 bodies oldest first into ``bridge:pending:<kind>`` (``bridge.sync.pending``) before it sends anything, so
 "the latest value wins" follows the order in which the bodies were accepted, exactly as if the intake had
 split them itself.
@@ -33,12 +33,13 @@ def inbox_key(kind: str) -> str:
 async def put(redis: AsyncRedis, kind: str, body: bytes) -> int:
     """Store an accepted body at the end of the kind's inbox; its sequence number, which names the batch.
 
-    Two plain commands rather than one script: a script copies its 3 MB argument into Lua and again into
-    Redis, three times the cost of ``RPUSH``. The inbox's order is the order of acceptance, whatever the
-    numbers of two bodies accepted at the same moment.
+    Plain commands rather than a script: a script copies its 3 MB argument into Lua and again into Redis,
+    three times the cost of ``RPUSH``. The number goes in as an element of its own, just before the body
+    (one ``RPUSH`` of both, so they stay together): putting it in front of the body would copy 3 MB too.
+    The inbox's order is the order of acceptance, whatever the numbers of two bodies accepted at once.
     """
     seq = int(await redis.incr(keys.SEQUENCE))
-    await redis.rpush(inbox_key(kind), b"%d\n" % seq + body)
+    await redis.rpush(inbox_key(kind), seq, body)
     return seq
 
 
@@ -49,13 +50,13 @@ def split(redis: Redis, kind: str) -> int:
     the intake only appends: the head of the inbox is the body just split.
     """
     done = 0
-    while (raw := redis.lindex(inbox_key(kind), 0)) is not None:
-        batch, _, body = raw.partition(b"\n")
+    while head := redis.lrange(inbox_key(kind), 0, 1):
+        batch, body = head if len(head) == 2 and head[0].isdigit() else (b"?", head[0])
         # A fresh number, taken now: bodies are split strictly in order, so the entries' numbers keep the
         # order in which their bodies were accepted (a body split again after a crash gets a newer one).
         seq = int(redis.incr(keys.SEQUENCE))
         _split_one(redis, kind, f"{kind}-{batch.decode()}", seq, body.decode("utf-8", errors="replace"))
-        redis.lpop(inbox_key(kind))
+        redis.lpop(inbox_key(kind), 2 if batch != b"?" else 1)
         done += 1
     return done
 
@@ -78,4 +79,5 @@ def _split_one(redis: Redis, kind: str, batch: str, seq: int, text: str) -> None
 
 
 def count(redis: Redis, kind: str) -> int:
-    return int(redis.llen(inbox_key(kind)))
+    """Bodies waiting (each is two elements: its number, then the body)."""
+    return int(redis.llen(inbox_key(kind))) // 2
