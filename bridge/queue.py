@@ -23,7 +23,8 @@ import random
 import struct
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,11 +70,13 @@ end
 # template, the values of the holes, or, without one (ARGV[1] empty), the item's own recorded commands.
 # Each ARGV is a list in the form written by ``pack_blob`` ("<length>:<bytes>" repeated): a few arguments per
 # item instead of ~50 keep the client's packing cheap, and the form is binary-safe (RQ's job data is zlib).
-# Returns {created (1/0), seq} per item; the sequence numbers of one call are taken with one INCRBY. Items are
-# applied in order, so two for one marker collapse as if they had come one after the other.
-_ENQUEUE_ONCE = (
-    LUA_SPLIT
-    + """
+# With notes (``NoteWriter``), the items are followed by the notes' shared part and then one note per item,
+# in the items' order; each item's note is written whether its event created a job or collapsed into one.
+# Returns {the first item's seq, one '1' (created) or '0' (collapsed) per item}: the sequence numbers of one call
+# are consecutive (one INCRBY), and two values are far cheaper for redis-py's pure-Python parser to read than
+# an integer per item (its reply was ~5 % of the intake's CPU). Items are applied in order, so two for one
+# marker collapse as if they had come one after the other.
+_ENQUEUE_BODY = """
 -- (argc, argv...) runs → {{argv table, argc, {{argv slot, hole index}...}}...}; the tables are built once per
 -- call and only their holes are overwritten per item (redis.call does not keep them).
 local function commands(run, first, hole)
@@ -94,15 +97,18 @@ end
 local hole = {}
 for x, position in ipairs(split(ARGV[2])) do hole[tonumber(position)] = x end
 local template = commands(split(ARGV[1]), 1, hole)
-local out = {}
-local first = redis.call('INCRBY', KEYS[1], #KEYS - 1) - #KEYS + 1
+local items = #KEYS - 1
+local shared = ARGV[items + 3]
+if shared then shared = split(shared) end
+local created = {}
+local first = redis.call('INCRBY', KEYS[1], items) - items + 1
 for k = 2, #KEYS do
   local item = split(ARGV[k + 1])
   local seq = first + k - 2
   local prev = redis.call('GET', KEYS[k])
   redis.call('SET', KEYS[k], item[1] .. ':' .. seq)
   if prev then
-    out[#out + 1] = 0
+    created[k - 1] = '0'
   else
     local run = template
     if #run == 0 then run = commands(item, 2, {}) end
@@ -111,14 +117,21 @@ for k = 2, #KEYS do
       for _, fill in ipairs(c[3]) do cmd[fill[1]] = item[fill[2]] end
       redis.call(unpack(cmd, 1, c[2]))
     end
-    out[#out + 1] = 1
+    created[k - 1] = '1'
   end
-  out[#out + 1] = seq
+  if shared then note(shared, split(ARGV[items + 2 + k])) end
 end
-return out
+return {first, table.concat(created)}
 """
-)
-_ENQUEUE_ONCE_SHA = hashlib.sha1(_ENQUEUE_ONCE.encode()).hexdigest()
+
+
+def enqueue_script(note_lua: str = "") -> tuple[str, str]:
+    """(text, SHA1) of the enqueue script; ``note_lua`` defines ``note(shared, own)`` (see ``NoteWriter``)."""
+    text = LUA_SPLIT + (note_lua or "local function note(shared, own) end\n") + _ENQUEUE_BODY
+    return text, hashlib.sha1(text.encode()).hexdigest()
+
+
+_ENQUEUE_ONCE, _ENQUEUE_ONCE_SHA = enqueue_script()
 MAX_GROUP = 200  # items per group commit: bounds one script's run time inside Redis (~a few ms)
 
 # Delete the marker only if no newer event replaced it while the job worked.
@@ -337,7 +350,7 @@ class Enqueuer:
         self.job_timeout = job_timeout
         self._queues: dict[str, Queue] = {}
         self._templates: dict[tuple[str, str], JobTemplate | None] = {}
-        self._groups: dict[tuple[int, str, str], _GroupCommit] = {}
+        self._groups: dict[tuple[int, str, str, NoteWriter | None], _GroupCommit] = {}
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -377,8 +390,8 @@ class Enqueuer:
         Returns True when a job was created, False when the pending one will pick this up.
         """
         header, item = self._item(queue, action, func, args, kind, entity)
-        created, _seq = self.connection.eval(_ENQUEUE_ONCE, 2, keys.SEQUENCE, marker, *header, item)
-        return bool(created)
+        _first, created = self.connection.eval(_ENQUEUE_ONCE, 2, keys.SEQUENCE, marker, *header, item)
+        return _flags(created) == b"1"
 
     async def enqueue_once_async(
         self,
@@ -391,18 +404,49 @@ class Enqueuer:
         args: Sequence[Any],
         kind: str,
         entity: str,
+        notes: NoteWriter | None = None,
+        note: bytes = b"",
     ) -> bool:
-        """``enqueue_once`` for the web process; returns only after the item is written (group-committed)."""
+        """``enqueue_once`` for the web process; returns only after the item is written (group-committed).
+
+        With ``notes``, ``note`` (its item's part, packed) is written by the same script call as the job.
+        """
         header, item = self._item(queue, action, func, args, kind, entity)
-        key = (id(client), queue, func)
+        key = (id(client), queue, func, notes)
         group = self._groups.get(key)
         if group is None or group.client is not client:
-            group = self._groups[key] = _GroupCommit(client, header)
-        created, _seq = await group.submit(marker, item)
+            group = self._groups[key] = _GroupCommit(client, header, notes)
+        created, _seq = await group.submit(marker, item, note, entity)
         return created
 
 
+def _flags(value: bytes | str) -> bytes:
+    """The script's created flags ('1'/'0' per item) as bytes, whichever way the client decodes replies."""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
 _NO_TEMPLATE = [b"", b""]  # the script header when items carry their own recorded commands
+
+
+@dataclass(frozen=True)
+class NoteWriter:
+    """What the enqueue script writes along with each item, whether it created a job or collapsed into one:
+    the web intake's record of a shop event (its sync-log entries and its count, ``bridge.telemetry``).
+
+    Written by the same script call as the job, the record is in Redis before the answer, and a group of
+    events costs one round trip instead of two (BENCHMARKS.md). ``lua`` defines ``note(shared, own)``, both
+    lists split from ``pack_blob`` form: ``shared`` is the same for all notes (packed once) and ``own`` is
+    the item's. ``written`` is called after each script call with the entities of its items and how many
+    jobs it created: the place for one log line per write instead of one per event.
+    """
+
+    lua: str
+    shared: bytes
+    written: Callable[[list[str], int], None] | None = None
+
+
+# (marker, item, note, entity, the waiting request's future)
+_Waiting = tuple[str, bytes, bytes, str, "asyncio.Future[tuple[bool, int]]"]
 
 
 class _GroupCommit:
@@ -415,19 +459,24 @@ class _GroupCommit:
     "durably in Redis". One script call is atomic; if it fails (Redis down), every request in it gets the
     error and answers 503, exactly as if each had failed alone.
 
-    There is one group per (client, queue, function), because one script call shares one job template.
+    There is one group per (client, queue, function, ``NoteWriter``), because one script call shares one job
+    template and one kind of note.
     """
 
-    def __init__(self, client: AsyncRedis, header: list[bytes], *, max_items: int = MAX_GROUP) -> None:
+    def __init__(
+        self, client: AsyncRedis, header: list[bytes], notes: NoteWriter | None = None, *, max_items: int = MAX_GROUP
+    ) -> None:
         self.client = client
         self.header = header
+        self.notes = notes
+        self.script, self.sha = enqueue_script(notes.lua) if notes else (_ENQUEUE_ONCE, _ENQUEUE_ONCE_SHA)
         self.max_items = max_items
-        self._waiting: list[tuple[str, bytes, asyncio.Future[tuple[bool, int]]]] = []
+        self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def submit(self, marker: str, item: bytes) -> tuple[bool, int]:
+    async def submit(self, marker: str, item: bytes, note: bytes = b"", entity: str = "") -> tuple[bool, int]:
         future: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((marker, item, future))
+        self._waiting.append((marker, item, note, entity, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
         return await future
@@ -438,27 +487,32 @@ class _GroupCommit:
             try:
                 results = await self._write(group)
             except Exception as error:  # every waiter of this call learns it; the task carries on with the rest
-                for _marker, _item, future in group:
+                for *_, future in group:
                     if not future.done():
                         future.set_exception(error)
                 continue
             except BaseException:  # cancelled (shutdown): nobody may wait for ever on a writer that is gone
-                for _marker, _item, future in group + self._waiting:
+                for *_, future in group + self._waiting:
                     future.cancel()
                 self._waiting = []
                 raise
-            for index, (_marker, _item, future) in enumerate(group):
+            first, created = int(results[0]), _flags(results[1])
+            for index, (*_, future) in enumerate(group):
                 if not future.done():
-                    future.set_result((bool(results[2 * index]), int(results[2 * index + 1])))
+                    future.set_result((created[index] == ord("1"), first + index))
+            if self.notes is not None and self.notes.written is not None:
+                self.notes.written([entity for _m, _i, _n, entity, _f in group], created.count(b"1"))
 
-    async def _write(self, group: list[tuple[str, bytes, asyncio.Future[tuple[bool, int]]]]) -> list[Any]:
-        markers = [marker for marker, _item, _future in group]
-        argv = [*self.header, *(item for _marker, item, _future in group)]
+    async def _write(self, group: list[_Waiting]) -> list[Any]:
+        markers = [marker for marker, *_ in group]
+        argv = [*self.header, *(item for _marker, item, *_ in group)]
+        if self.notes is not None:
+            argv += [self.notes.shared, *(note for _marker, _item, note, *_ in group)]
         numkeys = 1 + len(markers)
         try:
-            return await self.client.evalsha(_ENQUEUE_ONCE_SHA, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+            return await self.client.evalsha(self.sha, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
         except NoScriptError:  # a restarted Redis forgot the script: EVAL sends it once more and caches it
-            return await self.client.eval(_ENQUEUE_ONCE, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+            return await self.client.eval(self.script, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
 
 
 def read_pending(connection: Redis, marker: str) -> tuple[str | None, str | None]:

@@ -88,31 +88,47 @@ def append(pipe: Any, entry: Entry, *, max_entries: int) -> None:
         pipe.expire(key, ENTITY_TTL)
 
 
-# ``append`` for many entries in one script call. KEYS[1] the global log; ARGV[1] its cap, ARGV[2] the
-# per-entity cap, ARGV[3] the per-entity TTL; ARGV[4..] one entry each, "<length>:<bytes>" runs of: the
-# entity stream's key ('' for none), then field, value, field, value...
-_APPEND_MANY = (
-    LUA_SPLIT
-    + """
-for i = 4, #ARGV do
-  local parts = split(ARGV[i])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(parts, 2))
-  if parts[1] ~= '' then
-    redis.call('XADD', parts[1], 'MAXLEN', ARGV[2], '*', unpack(parts, 2))
-    redis.call('EXPIRE', parts[1], ARGV[3])
+# Lua: ``append_entry(log, l, stream, fields)`` runs the commands ``append`` queues for one entry. ``log``
+# from index ``l``: the global log's key, its cap, the entity streams' cap and TTL (``script_log``);
+# ``stream``: the entity's stream key, '' for none; ``fields``: field, value, field, value...
+LUA_APPEND = """
+local function append_entry(log, l, stream, fields)
+  redis.call('XADD', log[l], 'MAXLEN', '~', log[l + 1], '*', unpack(fields))
+  if stream ~= '' then
+    redis.call('XADD', stream, 'MAXLEN', log[l + 2], '*', unpack(fields))
+    redis.call('EXPIRE', stream, log[l + 3])
   end
 end
-return #ARGV - 3
+"""
+
+# ``append`` for many entries in one script call. ARGV[1] ``script_log`` packed; ARGV[2..] one entry each,
+# "<length>:<bytes>" runs of: the entity stream's key ('' for none), then field, value, field, value...
+_APPEND_MANY = (
+    LUA_SPLIT
+    + LUA_APPEND
+    + """
+local log = split(ARGV[1])
+for i = 2, #ARGV do
+  local parts = split(ARGV[i])
+  local stream = table.remove(parts, 1)
+  append_entry(log, 1, stream, parts)
+end
+return #ARGV - 1
 """
 )
+
+
+def script_log(max_entries: int) -> list[bytes]:
+    """Where ``LUA_APPEND`` writes: the global log's key and cap, the entity streams' cap and TTL."""
+    return [keys.SYNC_LOG.encode(), b"%d" % max_entries, b"%d" % ENTITY_MAX, b"%d" % ENTITY_TTL]
 
 
 def append_many(pipe: Any, entries: Sequence[Entry], *, max_entries: int) -> None:
     """``append`` for each entry, as one script call queued on ``pipe``.
 
-    The web intake files an entry per accepted shop event; queued one by one, their ~40 arguments per event
-    made packing the pipeline the single largest cost of a webhook (BENCHMARKS.md). One argument per entry
-    keeps that cheap; Redis runs the very commands ``append`` would, in the same order.
+    The web intake files an entry per refused-but-authenticated shop event; queued one by one, their ~40
+    arguments per event made packing the pipeline the single largest cost of a webhook (BENCHMARKS.md). One
+    argument per entry keeps that cheap; Redis runs the very commands ``append`` would, in the same order.
     """
     if not entries:
         return
@@ -121,7 +137,47 @@ def append_many(pipe: Any, entries: Sequence[Entry], *, max_entries: int) -> Non
         key = entity_key(entry.entity, entry.entity_id) if entry.entity and entry.entity_id else ""
         values = [key, *(text for pair in _fields(entry).items() for text in pair)]
         packed.append(pack_blob(value.encode() for value in values))
-    pipe.eval(_APPEND_MANY, 1, keys.SYNC_LOG, max_entries, ENTITY_MAX, ENTITY_TTL, *packed)
+    pipe.eval(_APPEND_MANY, 0, pack_blob(script_log(max_entries)), *packed)
+
+
+class EntryTemplate:
+    """Entries that differ only in their entity id and detail (the shop's events, one per order), for a
+    script that writes many of them in one call: the intake's enqueue (``bridge.telemetry.EventNotes``).
+
+    What they share is packed once (``shared``: ``script_log``, the entity streams' key without the id, the
+    field/value pairs); each entry then adds only its id and detail (``own``). ``LUA_APPEND_TEMPLATED`` joins
+    the two and runs what ``append`` would run for the whole entry (``tests/test_fast_paths.py``).
+    """
+
+    def __init__(self, entry: Entry, *, max_entries: int) -> None:
+        if entry.entity is None or entry.entity_id is not None or entry.detail is not None:
+            raise ValueError("a template names the entity kind and leaves its id and the detail open")
+        prefix = entity_key(entry.entity, "")
+        if entity_key(entry.entity, "1") != prefix + "1":
+            raise ValueError("the entity stream's key does not end with the entity id")
+        pairs = [text for pair in _fields(entry).items() for text in pair]
+        self.shared = [*script_log(max_entries), prefix.encode(), *(text.encode() for text in pairs)]
+
+    @staticmethod
+    def own(entity_id: str, detail: str) -> list[bytes]:
+        """One entry's part: its entity id and its detail."""
+        return [entity_id.encode(), _clip(detail).encode()]
+
+
+# Lua: ``append_templated(shared, s, own, o)``: one entry of an ``EntryTemplate``, from ``shared`` at index
+# ``s`` and ``own`` at index ``o`` (the caller's own values may come before them). 'id' and 'detail' are the
+# field names ``_fields`` gives them.
+LUA_APPEND_TEMPLATED = (
+    LUA_APPEND
+    + """
+local function append_templated(shared, s, own, o)
+  local fields, n = {}, 0
+  for i = s + 5, #shared do n = n + 1; fields[n] = shared[i] end
+  fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 'id', own[o], 'detail', own[o + 1]
+  append_entry(shared, s, shared[s + 4] .. own[o], fields)
+end
+"""
+)
 
 
 def _text(value: bytes | str) -> str:

@@ -5,16 +5,21 @@
 - ``_GroupCommit``: concurrent enqueues share script calls, each caller learns its own result, a Redis that
   forgot the script or went away is handled.
 - ``ConcurrencyLimit``'s doorbell: a released slot is taken by a waiter at once, not after its poll delay.
-- ``LeakyBucket(rate_headroom=…)``, ``synclog.append_many``, ``bridge.tls``, ``bridge.worker.preload``.
+- ``EventNotes``: the intake's script writes each event's sync-log entries and count as ``append`` and
+  ``metrics.inc`` would.
+- ``LeakyBucket(rate_headroom=…)``, ``synclog.append_many``, ``bridge.tls``, ``bridge.worker.preload``, the web
+  app's garbage-collector settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,11 +29,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from rq.job import Job
 
-from bridge import keys, synclog
+from bridge import keys, metrics, synclog
 from bridge.locks import ConcurrencyLimit
 from bridge.queue import Enqueuer, JobTemplate, recorded_enqueue
 from bridge.shop.ratelimit import LeakyBucket
 from bridge.synclog import Entry
+from bridge.telemetry import EventNotes, process_name
 from bridge.worker import BridgeSimpleWorker
 
 FUNC = "tests.jobs_for_tests.record"
@@ -207,6 +213,65 @@ def test_append_many_writes_what_append_writes(redis: Redis) -> None:
     assert strip(together[0]) == strip(one_by_one[0])
     assert [e.outcome for e in together[1]] == [e.outcome for e in one_by_one[1]] == ["delivered", "accepted"]
     assert redis.ttl(synclog.entity_key("order", "7")) == pytest.approx(ttl, abs=5)
+
+
+def test_event_notes_write_what_append_and_inc_write(redis_url: str) -> None:
+    """The intake's enqueue script writes each event's sync-log entries and count itself (``EventNotes``):
+    the same entries ``synclog.append`` writes and the same count ``metrics.inc`` keeps, collapsed events
+    included, and one log call per script call with every order in it."""
+    sync = Redis.from_url(redis_url)
+    events = [("7", "ONSALEORDERSAVED"), ("8", "ONSALEORDERNEW"), ("7", "ONSALEBEFOREORDERDELETE")]
+    writes: list[tuple[list[str], int]] = []
+    notes = EventNotes(max_entries=1000)
+    notes.writer = replace(notes.writer, written=lambda ids, created: writes.append((ids, created)))
+
+    async def main() -> list[bool]:
+        client = AsyncRedis.from_url(redis_url)
+        enq = Enqueuer(sync)
+
+        async def one(order: str, event: str) -> bool:
+            work = {"queue": "q", "marker": f"m:{order}", "action": "save", "func": FUNC, "args": (order, "save")}
+            note = notes.note(event, order)
+            return await enq.enqueue_once_async(client, **work, kind="t", entity=order, notes=notes.writer, note=note)
+
+        try:
+            return await asyncio.gather(*(one(order, event) for order, event in events))
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [True, True, False]
+    assert writes == [(["7", "8", "7"], 2)]  # one script call for the three
+    scripted = [e.as_dict() for e in synclog.read(sync, limit=10)], synclog.read(sync, entity="order", entity_id="7")
+    counts = sync.hgetall(keys.METRIC_COUNTER.format(name="bridge_shop_events"))
+    ttl = sync.ttl(synclog.entity_key("order", "7"))
+    sync.flushall()
+    pipe = sync.pipeline(transaction=False)
+    for order, event in events:
+        entry = Entry("shop", "event", "accepted", "order", order, detail=event, process=process_name())
+        synclog.append(pipe, entry, max_entries=1000)
+        metrics.inc(pipe, "bridge_shop_events", (event, "accepted"))
+    pipe.execute()
+    appended = [e.as_dict() for e in synclog.read(sync, limit=10)], synclog.read(sync, entity="order", entity_id="7")
+
+    def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k not in ("at", "time", "entry_id")} for row in rows]
+
+    assert strip(scripted[0]) == strip(appended[0])
+    assert [e.detail for e in scripted[1]] == [e.detail for e in appended[1]] == [e for _, e in events[::-2]]
+    assert counts == sync.hgetall(keys.METRIC_COUNTER.format(name="bridge_shop_events"))
+    assert ttl == pytest.approx(sync.ttl(synclog.entity_key("order", "7")), abs=5)
+
+
+def test_the_web_app_tunes_the_garbage_collector_only_while_it_runs(redis_url: str) -> None:
+    from starlette.testclient import TestClient
+
+    from bridge.settings import Settings
+    from bridge.web.app import YOUNG_THRESHOLD, create_app
+
+    before = gc.get_threshold()
+    with TestClient(create_app(Settings(redis_url=redis_url))):
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_THRESHOLD
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
 def test_one_tls_context_serves_every_client() -> None:

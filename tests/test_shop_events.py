@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from redis import Redis
 from rq import Queue
 from starlette.testclient import TestClient
 
+from bridge import keys, synclog
 from bridge.phpquery import build
 from bridge.queue import ORDERS_QUEUE
 from bridge.settings import Settings
@@ -57,6 +59,29 @@ def test_three_duplicate_events_queue_one_sync(client: TestClient, redis: Redis)
     assert [a.json()["queued"] for a in answers] == [True, False, False]
     assert answers[0].json()["status"] == "accepted"
     assert queued(redis) == 1
+
+
+def test_an_accepted_event_is_counted_and_logged_before_its_answer(
+    client: TestClient, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The enqueue script itself writes the count and the sync-log entries (``EventNotes``): both are in Redis
+    when the 200 arrives, for collapsed events too, and the INFO line names the orders of its write."""
+    caplog.set_level(logging.INFO, logger="bridge.ops")
+    for number, event in enumerate(("ONSALEORDERSAVED", "ONSALEORDERSAVED", "ONSALEBEFOREORDERDELETE"), 1):
+        assert client.post("/shop/events", **form(event_body(event=event))).status_code == 200
+        assert redis.xlen(synclog.entity_key("order", "300")) == number  # already there at the answer
+    mine = synclog.read(redis, entity="order", entity_id="300")
+    assert [(e.peer, e.operation, e.outcome, e.detail) for e in mine] == [
+        ("shop", "event", "accepted", "ONSALEBEFOREORDERDELETE"),
+        ("shop", "event", "accepted", "ONSALEORDERSAVED"),
+        ("shop", "event", "accepted", "ONSALEORDERSAVED"),
+    ]
+    assert all(e.process for e in mine) and len(synclog.read(redis)) == 3
+    counts = redis.hgetall(keys.METRIC_COUNTER.format(name="bridge_shop_events"))
+    assert counts == {b"ONSALEORDERSAVED\x1faccepted": b"2", b"ONSALEBEFOREORDERDELETE\x1faccepted": b"1"}
+    lines = [r for r in caplog.records if r.name == "bridge.ops" and r.levelno == logging.INFO]
+    assert len(lines) == 3 and all("order 300" in r.getMessage() for r in lines)
+    assert lines[0].extra_fields["entity_ids"] == "300" and lines[0].extra_fields["jobs_created"] == 1  # type: ignore[attr-defined]
 
 
 def test_json_body_and_lower_case_event_are_accepted(client: TestClient, redis: Redis) -> None:

@@ -4,10 +4,11 @@ The figures come from Redis (see ``bridge.metrics``), so this endpoint shows wha
 worker and clock did, whichever web process is scraped. Reading them uses the sync Redis client in a
 thread, because prometheus-client's collectors are synchronous.
 
-Shop events are counted by wrapping the handler: the count (and, for an authenticated event, its sync-log
-entry) is added to an in-process tally that one task writes to Redis (``bridge.web.tally``), so the shop
-never waits for a metric, and a busy intake pays one pipeline for many events rather than one per event
-(that round trip was a tenth of the intake's CPU; see BENCHMARKS.md).
+Shop events are counted by wrapping the handler. An accepted event is counted and filed in the sync log by
+the very script call that queues its job (``bridge.telemetry.EventNotes``). Every other answer's count (and,
+for an ignored event, its sync-log entry) is added to an in-process tally that one task writes to Redis
+(``bridge.web.tally``), so the shop never waits for a metric, and a burst pays one pipeline rather than one
+per event (that round trip was a tenth of the intake's CPU; see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -88,12 +89,25 @@ def event_tally(request: Request) -> EventTally:
 
 
 def counted_events(handler: Handler) -> Handler:
-    """Wrap the ``/shop/events`` handler: every answer is counted by event and outcome; an accepted or
-    ignored event also gets its one log line and sync-log entry. Refusals are only counted (the handler
-    logs them), so unauthenticated noise cannot push history out of the capped sync log."""
+    """Wrap the ``/shop/events`` handler: every answer is counted by event and outcome, and an accepted or
+    ignored event gets its sync-log entry. Refusals are only counted (the handler logs them), so
+    unauthenticated noise cannot push history out of the capped sync log.
+
+    An accepted event (``recorded``) was counted and filed by the script that queued its job, which also logs
+    one INFO line per write naming every order in it (``bridge.telemetry.EventNotes``); here it only gets a
+    DEBUG line. An ignored event is rare and gets its INFO line and its tally entry here.
+    """
 
     async def wrapped(request: Request) -> Response:
         response = await handler(request)
+        if getattr(response, "recorded", False):
+            if log.isEnabledFor(logging.DEBUG):
+                data = _body(response)
+                event, order_id = data.get("event"), data.get("order_id")
+                fields = {"peer": "shop", "operation": "event", "event": event, "outcome": "accepted"}
+                fields |= {"entity": "order", "entity_id": order_id}
+                log.debug("shop event %s order %s: accepted", event, order_id, extra={"extra_fields": fields})
+            return response
         event, outcome = event_labels(response)
         entry = None
         if outcome in ("accepted", "ignored"):

@@ -82,7 +82,7 @@ def order_id_of(data: dict[str, Any]) -> str | None:
 async def shop_events(request: Request) -> Response:
     state = request.app.state
     settings = state.settings
-    missing = settings.missing_for("shop events")
+    missing = state.shop_events_missing
     if missing:
         return not_configured(missing, "receiving shop events")
     try:
@@ -109,8 +109,11 @@ async def shop_events(request: Request) -> Response:
     if order_id is None:
         return problem(400, "missing_order_id", "data[FIELDS][ID] must be the order's numeric id")
 
+    notes = state.event_notes  # the event's count and sync-log entries go with its job, in one script call
     try:
-        queued = await state.enqueuer.enqueue_once_async(state.redis, **order_work(order_id, action))
+        queued = await state.enqueuer.enqueue_once_async(
+            state.redis, **order_work(order_id, action), notes=notes.writer, note=notes.note(event, order_id)
+        )
     except RedisError:
         log.exception("shop event for order %s not accepted: Redis unavailable", order_id)
         return redis_down()
@@ -121,7 +124,11 @@ class AcceptedResponse(JSONResponse):
     """The 200 of an accepted event, the same JSON that ``JSONResponse`` writes, but formatted directly: every
     part is the bridge's own (an event name from ``ACTIONS``, a digits-only order id), so nothing needs
     escaping. It carries its data as ``content_data``, so the counting wrapper (``bridge.web.metrics``) need
-    not parse the body back. Together the two were about 5 % of the intake's CPU per event (BENCHMARKS.md)."""
+    not parse the body back. Together the two were about 5 % of the intake's CPU per event (BENCHMARKS.md).
+    ``recorded``: the event's count and sync-log entries are already written (``EventNotes``), so the
+    wrapper must not count it again."""
+
+    recorded = True
 
     def __init__(self, event: str, order_id: str, queued: bool) -> None:
         self.content_data = {"status": "accepted", "event": event, "order_id": order_id, "queued": queued}

@@ -3,8 +3,9 @@
 A webhook must be answered fast, and a Redis round trip per event just to count it cost a tenth of the
 intake's CPU. So the handler only adds to this in-memory tally, and one task writes it out: whatever piled
 up while its previous write was in flight goes in the next single pipeline. An idle intake thus writes
-each event at once; a busy one pays one round trip for many events. The sync-log entries of accepted
-events ride along in the same pipeline.
+each event at once; a busy one pays one round trip for many events. The sync-log entries of ignored
+events ride along in the same pipeline. Accepted events do not come here at all: the script that queues
+their job counts and files them in the same call (``bridge.telemetry.EventNotes``).
 
 While Redis is away the counts are kept (entries up to ``MAX_PENDING``) and written with the next event.
 """
