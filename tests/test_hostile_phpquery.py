@@ -88,7 +88,7 @@ def test_the_fast_splitter_agrees_with_parse_qsl(text: str) -> None:
 @given(st.text(max_size=30))
 def test_key_path_agrees_with_the_bracket_grammar(key: str) -> None:
     match = re.match(r"^([^\[\]]*)((?:\[[^\[\]]*\])*)$", key)
-    expected = None if match is None or not match.group(1) else [match.group(1), *re.findall(r"\[([^\[\]]*)\]", key)]
+    expected = None if match is None or not match.group(1) else (match.group(1), *re.findall(r"\[([^\[\]]*)\]", key))
     assert key_path(key) == expected
 
 
