@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.peers.server import free_port
@@ -15,10 +16,19 @@ pytestmark = pytest.mark.slow
 
 def test_serve_runs_web_worker_and_clock_on_in_memory_redis(shop: Any, onec: Any, tmp_path: Path) -> None:
     port = free_port()
-    env = bridge_env(shop, onec, port, BRIDGE_POLL_INTERVAL="1")
+    env = bridge_env(shop, onec, port, BRIDGE_POLL_INTERVAL="1", BRIDGE_INBOUND_TOKEN="serve-t0ken")
+    shop.add_product(product_id=101, xml_id="guid-chair", article="ART-CHAIR")
+    shop.add_store(store_id=1, title="Main")
     serve = BridgeProcess(["serve"], env, tmp_path, "serve")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", serve)
+        # 1C → shop: a push stored whole, split and flushed by the in-process worker.
+        items = [{"xml_id": "guid-chair", "store_id": 1, "amount": n} for n in (3, 9)]
+        pushed = httpx.post(
+            f"http://127.0.0.1:{port}/1c/stock", json={"items": items}, headers={"X-Api-Token": "serve-t0ken"}
+        )
+        assert pushed.status_code == 202, pushed.text
+        wait_for(lambda: shop.amount(101, 1) == 9, what="the pushed stock in the shop")
         by_event = shop.add_order()
         shop.fire_event(f"http://127.0.0.1:{port}/shop/events", "ONSALEORDERSAVED", by_event["id"])
         wait_for(lambda: by_event["accountNumber"] in onec.documents, what="the order sent by webhook")
