@@ -19,6 +19,7 @@ because an accepted body is validated again, fully, by the worker that stages it
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable
 from operator import attrgetter
@@ -53,6 +54,9 @@ _FIELDS: dict[str, tuple[Any, Any]] = {
     "status": (_Text, Key),
     "status_id": (_StatusText, StatusId),
 }
+# Text-only keys: many distinct values (product GUIDs), so checked per value by ``_keys_valid``; every other
+# field with a pydantic type is checked per distinct value (an order may be a number: not a key here).
+_KEYS = frozenset(name for name, (_, kind) in _FIELDS.items() if kind is Key and name != "order")
 # Per kind, the fields every item carries besides its "exactly one of" choices.
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "stock": ("amount",),
@@ -78,11 +82,11 @@ class Shape:
         )
         self.decoder = msgspec.json.Decoder(body)
         self.stamped = stamped
-        self.keys = [attrgetter(name) for name in names if _FIELDS[name][1] is Key and name != "order"]
+        self.keys = [attrgetter(name) for name in names if name in _KEYS]
         self.patterns = [
             (attrgetter(name), _adapter(_FIELDS[name][1]))
             for name in names
-            if _FIELDS[name][1] is not None and (_FIELDS[name][1] is not Key or name == "order")
+            if name not in _KEYS and _FIELDS[name][1] is not None
         ]
 
     def check(self, body: str | bytes) -> list[Any] | None:
@@ -118,14 +122,9 @@ def _keys_valid(body: str | bytes, keys: list[attrgetter[Any]], items: list[Any]
     return not any(any(map(str.isspace, map(key, items))) for key in keys)
 
 
+@functools.cache
 def _adapter(kind: Any) -> TypeAdapter[Any]:
-    cached = _ADAPTERS.get(kind)
-    if cached is None:
-        cached = _ADAPTERS[kind] = TypeAdapter(list[kind])
-    return cached
-
-
-_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+    return TypeAdapter(list[kind])
 
 
 def _all_valid(adapter: TypeAdapter[Any], values: Iterable[Any]) -> bool:

@@ -110,15 +110,10 @@ def counted_events(handler: Handler) -> Handler:
             return response
         event, outcome = event_labels(response)
         entry = None
-        if outcome in ("accepted", "ignored"):
-            raw_id = _body(response).get("order_id") if outcome == "accepted" else None
-            order_id = str(raw_id) if raw_id is not None else None
-            entry = Entry("shop", "event", outcome, "order" if order_id else None, order_id, detail=event)
+        if outcome == "ignored":
+            entry = Entry("shop", "event", outcome, detail=event)
             fields = {"peer": "shop", "operation": "event", "event": event, "outcome": outcome}
-            if order_id:
-                fields |= {"entity": "order", "entity_id": order_id}
-            subject = f" order {order_id}" if order_id else ""
-            log.info("shop event %s%s: %s", event, subject, outcome, extra={"extra_fields": fields})
+            log.info("shop event %s: %s", event, outcome, extra={"extra_fields": fields})
         event_tally(request).add(event, outcome, entry)
         return response
 

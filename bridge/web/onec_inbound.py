@@ -103,10 +103,12 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             else:
                 text = decode_text(body, charset)
                 stored = text.encode("utf-8")
-            decoded = items_if_valid(kind, body if text is None else text) or []
-            accepted = len(decoded)
-            if not decoded:  # not a uniform body, or not a valid one: the full check lists every problem
+            decoded = items_if_valid(kind, body if text is None else text)
+            if decoded is None:  # not a uniform body, or not a valid one: the full check lists every problem
                 accepted = len(validate(kind, decode_text(body, charset) if text is None else text).items)
+                decoded = []
+            else:
+                accepted = len(decoded)
         except BodyError as exc:
             return problem(exc.status, exc.error, exc.message)
         except InvalidPayload as exc:
