@@ -42,7 +42,8 @@ ALERT_CHECKS = PREFIX + "alerts:checks"  # hash: evaluations (count), checked_at
 
 # Updates from 1C (stock, prices, order statuses; kind = "stock" | "prices" | "order-status"): pending values
 # coalesced per key, what was last applied per key, and the one flush job per kind.
-UPDATES_INBOX = PREFIX + "inbox:{kind}"  # list: batch number, body, … of accepted bodies not yet split
+UPDATES_INBOX = PREFIX + "inbox:{kind}"  # list: batch number, body key, … of accepted bodies not yet split
+UPDATES_BODY = PREFIX + "inbox:{kind}:{token}"  # str: one body as 1C sent it (expires until it is accepted)
 UPDATES_PENDING = PREFIX + "pending:{kind}"  # hash: item key (JSON) → "<ts>|<seq>|<value JSON>"
 UPDATES_APPLIED = PREFIX + "applied:{kind}"  # hash: item key (JSON) → "<ts>|<value JSON>" last written
 UPDATES_FLUSH = PREFIX + "flush:pending:{kind}"  # str: enqueue_once marker of the kind's flush job

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.inbound.fast import SHAPES, items_if_valid
+from bridge.inbound.fast import _SPACE_LEADS, SHAPES, items_if_valid
 from bridge.inbound.models import CHOICES
 from bridge.inbound.validation import InvalidPayload, validate
 
@@ -166,6 +166,21 @@ def test_a_blank_key_is_caught_in_ascii_bodies_unicode_bodies_and_bodies_with_es
             items = [{"xml_id": "g1", "store": other, "amount": 1}, {"xml_id": blank, "store": "S", "amount": 1}]
             for text in (json.dumps({"items": items}), json.dumps({"items": items}, ensure_ascii=False)):
                 assert agrees("stock", text) is None, text
+
+
+def test_keys_that_start_with_a_space_or_hold_a_non_ascii_one_are_valid_and_still_fast() -> None:
+    # What the one-scan check of blank keys cannot rule out goes to the per-value check, not to the slow path.
+    for key in [" leading", "a\u00a0b", "\u00abКлюч\u00bb", "\u2116 5", "x\u3000"]:
+        items = [{"xml_id": key, "store": "Main", "amount": 1}, {"xml_id": "g2", "store": key, "amount": 2}]
+        assert agrees("stock", json.dumps({"items": items}, ensure_ascii=False)) == 2, key
+    spaced_quote = '{"items": [{"xml_id" : "a", "store" : "Main", "amount" : 1}]}'  # a space after closing quotes
+    assert agrees("stock", spaced_quote) == 1
+
+
+def test_every_non_ascii_space_starts_with_a_byte_the_blank_key_scan_looks_for() -> None:
+    spaces = [chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF and chr(c).isspace()]
+    assert "\u00a0" in spaces and "\u3000" in spaces  # the list is Python's own
+    assert sorted({c.encode()[0] for c in spaces} - set(_SPACE_LEADS)) == []
 
 
 def test_bytes_that_are_not_utf8_are_never_taken_by_the_fast_check() -> None:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ResponseError
 
 from bridge import keys
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.sync import inbox, updates
+from tests.processes import wait_for
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def test_a_body_split_again_after_a_crash_does_not_undo_a_newer_one(redis_url: s
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 1})
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
     # A worker staged the first body and died before taking it off the inbox.
-    raw = redis.lindex(inbox.inbox_key("stock"), 1)
+    raw = redis.get(redis.lindex(inbox.inbox_key("stock"), 1))
     inbox._split_one(redis, "stock", "stock-1", int(redis.incr(keys.SEQUENCE)), raw.decode())
     assert pending(redis) == {KEY: "[1.0]"}
     assert inbox.split(redis, "stock") == 2  # the next flush: the first body again, then the second
@@ -97,3 +99,88 @@ def test_a_body_without_its_number_is_split_too(redis_url: str, redis: Redis) ->
     assert inbox.split(redis, "stock") == 2
     assert pending(redis) == {KEY: "[2.0]"}
     assert redis.llen(inbox.inbox_key("stock")) == 0
+
+
+# --- the staged body: stored while the intake checks it, on the inbox only once kept -----------------------
+
+BODY = json.dumps({"items": [{"xml_id": "a1", "store": "Main", "amount": 1}]}).encode()
+
+
+def staged_keys(redis: Redis, kind: str = "stock") -> list[bytes]:
+    return list(redis.scan_iter(f"bridge:inbox:{kind}:*"))
+
+
+def test_the_body_is_in_redis_before_the_check_ends_and_on_the_inbox_only_once_kept(
+    redis_url: str, redis: Redis
+) -> None:
+    async def scenario() -> int:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            async with inbox.StagedBody(client, "stock", BODY) as staged:
+                # Still inside the check: another client already finds the whole body, off the inbox.
+                found = await asyncio.to_thread(
+                    wait_for, lambda: redis.get(staged.key), what="the staged body", timeout=10
+                )
+                assert found == BODY
+                assert 0 < redis.ttl(staged.key) <= inbox.STAGED_TTL
+                assert inbox.count(redis, "stock") == 0
+                seq = await staged.keep()
+            assert redis.ttl(staged.key) == -1  # kept: it no longer expires
+            return seq
+        finally:
+            await client.aclose()
+
+    seq = asyncio.run(scenario())
+    assert redis.lrange(inbox.inbox_key("stock"), 0, -1)[0] == str(seq).encode()
+    assert inbox.split(redis, "stock") == 1
+    assert pending(redis) == {KEY: "[1.0]"}
+    assert staged_keys(redis) == []  # the body leaves with its entry
+
+
+def test_a_body_not_kept_is_deleted_and_one_whose_request_died_expires(redis_url: str, redis: Redis) -> None:
+    async def scenario() -> str:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            async with inbox.StagedBody(client, "stock", BODY):
+                pass  # refused: never kept
+            died = inbox.StagedBody(client, "stock", BODY)
+            await died.__aenter__()  # the process is killed during the check: no keep, no exit
+            return died.key
+        finally:
+            await client.aclose()
+
+    died = asyncio.run(scenario())
+    assert staged_keys(redis) == [died.encode()]
+    assert 0 < redis.ttl(died) <= inbox.STAGED_TTL
+    assert inbox.count(redis, "stock") == 0
+    assert inbox.split(redis, "stock") == 0
+
+
+def test_keeping_a_body_redis_no_longer_holds_fails_and_puts_nothing_on_the_inbox(redis_url: str, redis: Redis) -> None:
+    async def scenario() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            async with inbox.StagedBody(client, "stock", BODY) as staged:
+                await asyncio.to_thread(wait_for, lambda: redis.exists(staged.key), what="the staged body", timeout=10)
+                redis.delete(staged.key)  # evicted, say
+                with pytest.raises(ResponseError, match="staged body is gone"):
+                    await staged.keep()
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    assert inbox.count(redis, "stock") == 0
+    assert not redis.exists(keys.SEQUENCE)
+
+
+def test_an_entry_whose_body_is_gone_is_logged_and_the_rest_go_on(
+    redis_url: str, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 1})
+    put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
+    redis.delete(redis.lindex(inbox.inbox_key("stock"), 1))
+    with caplog.at_level(logging.ERROR, logger="bridge.sync.inbox"):
+        assert inbox.split(redis, "stock") == 2
+    assert pending(redis) == {KEY: "[2.0]"}
+    assert inbox.count(redis, "stock") == 0
+    assert any("lost" in r.getMessage() for r in caplog.records)

@@ -6,6 +6,7 @@ Web-level tests through Starlette's TestClient against a real redis-server; the 
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 from collections.abc import Callable, Iterator
@@ -121,7 +122,7 @@ def test_fifty_thousand_items_are_accepted(client: TestClient, redis: Redis) -> 
     answer = client.post("/1c/stock", json={"items": items}, headers=AUTH)
     assert answer.status_code == 202, answer.text[:500]
     assert answer.json()["accepted"] == 50_000
-    assert redis.llen("bridge:inbox:stock") == 2  # stored whole, just after its batch number
+    assert redis.llen("bridge:inbox:stock") == 2  # its batch number, then the key of the body stored whole
     pending = pending_after_split(redis)
     assert len(pending) == 50_000
     assert pending['["xml","guid-49999","id","2"]'].endswith("|[99.0]")
@@ -379,3 +380,30 @@ def test_redis_down_gets_503_not_500(make_client: MakeClient) -> None:
     answer = client.post("/1c/stock", json=stock(GOOD_STOCK), headers=AUTH)
     assert answer.status_code == 503
     assert answer.json()["error"] == "redis_unavailable"
+
+
+def test_a_bad_body_gets_its_400_even_while_redis_is_down(make_client: MakeClient) -> None:
+    # The body goes to Redis before it is checked; a failed send must not hide what 1C has to fix.
+    client = make_client(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    answer = client.post("/1c/stock", json=stock({**GOOD_STOCK, "amount": -1}), headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json()["details"][0]["path"] == "/items/0/amount"
+
+
+def test_the_decoded_items_are_freed_after_the_answer_in_slices_other_requests_run_between() -> None:
+    from bridge.web.onec_inbound import _free
+
+    items: list[object] = [object() for _ in range(20_000)]
+    seen: list[int] = []
+
+    async def other_request() -> None:
+        while items:
+            seen.append(len(items))
+            await asyncio.sleep(0)
+
+    async def both() -> None:
+        await asyncio.gather(_free(items), other_request())
+
+    asyncio.run(both())
+    assert items == []
+    assert any(0 < n < 20_000 for n in seen), seen  # it ran while some items were freed and some were not

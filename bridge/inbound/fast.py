@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Iterable
 from operator import attrgetter
 from typing import Annotated, Any
@@ -112,14 +113,26 @@ def _keys_valid(body: str | bytes, keys: list[attrgetter[Any]], items: list[Any]
     """Whether every key of the items matches the key pattern (one line of text that is not blank).
 
     msgspec refuses raw control characters inside strings, so with no escape and no DEL anywhere in the
-    body no value holds one, and only "not blank" is left: ``str.isspace`` per value (it calls every
-    character the pattern's ``\\s`` matches a space, ``tests/test_inbound_fast.py``). A body with escapes
-    has its distinct values checked against the pattern itself.
+    body no value holds one, and only "not blank" is left. A blank value starts with a space, so when no
+    string in the body starts with one, no key is blank. One scan of the raw body tells: no quote followed
+    by a space (where a string starts with a space; JSON writers put no space after a closing quote) and
+    none of the bytes a non-ASCII space begins with (``_SPACE_LEADS``). When the scan finds one of them,
+    ``str.isspace`` per value decides (it calls every character the pattern's ``\\s`` matches a space,
+    ``tests/test_inbound_fast.py``). A body with escapes has its distinct values checked against the
+    pattern itself.
     """
     text = body.encode() if isinstance(body, str) else body  # a copy only for bodies that were not UTF-8
     if b"\\" in text or b"\x7f" in text:
         return all(_all_valid(_adapter(Key), set(map(key, items))) for key in keys)
+    if not any(lead in text for lead in _SPACE_LEADS) and not _STARTS_WITH_SPACE.search(text):
+        return True
     return not any(any(map(str.isspace, map(key, items))) for key in keys)
+
+
+# The first bytes of the UTF-8 of every non-ASCII character ``str.isspace`` calls a space (U+0085, U+00A0,
+# U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000); a test holds this to Python's own list.
+_SPACE_LEADS = b"\xc2\xe1\xe2\xe3"
+_STARTS_WITH_SPACE = re.compile(rb'" ')  # the re module scans 3 MB faster than bytes.find for this pair
 
 
 @functools.cache
