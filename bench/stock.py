@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeated", type=float, default=0.3)
     parser.add_argument("--unchanged", type=float, default=0.3)
     parser.add_argument("--pushes", type=int, default=5, help="timed pushes per side and round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed pushes per side first (see BENCHMARKS.md)")
     args = parser.parse_args(argv)
 
     distinct = args.items - round(args.items * args.repeated)
@@ -182,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     b.start("web")
                     bare_url, bridge_url = f"http://127.0.0.1:{bare_port}/1c/stock", f"{b.url}/1c/stock"
-                    for url in (bare_url, bridge_url):  # warm: connections, first-request imports and set-up
-                        timed_post(c, url, body, 202)
+                    for _ in range(args.warmup):  # warm: connections, first-request imports, buffers, heaps
+                        for url in (bare_url, bridge_url):
+                            timed_post(c, url, body, 202)
                     ratios, bare_s, bridge_s = [], [], []
                     for push in range(args.pushes):
                         order = [(bare_url, bare_s), (bridge_url, bridge_s)]
