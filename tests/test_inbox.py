@@ -28,7 +28,8 @@ def put(redis_url: str, kind: str, *items: dict[str, Any]) -> int:
     async def store() -> int:
         client = AsyncRedis.from_url(redis_url)
         try:
-            return await inbox.put(client, kind, json.dumps({"items": list(items)}).encode())
+            async with inbox.StagedBody(client, kind, json.dumps({"items": list(items)}).encode()) as staged:
+                return await staged.keep()
         finally:
             await client.aclose()
 

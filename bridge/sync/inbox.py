@@ -124,12 +124,6 @@ class StagedBody:
             log.warning("a refused 1C %s body was not deleted (%s); it expires in %d s", self.kind, exc, STAGED_TTL)
 
 
-async def put(redis: AsyncRedis, kind: str, body: bytes) -> int:
-    """Store a body already known to be valid; its sequence number."""
-    async with StagedBody(redis, kind, body) as staged:
-        return await staged.keep()
-
-
 def split(redis: Redis, kind: str) -> int:
     """Split every waiting body into pending entries, oldest first. Returns how many bodies were split.
 
@@ -141,8 +135,8 @@ def split(redis: Redis, kind: str) -> int:
         numbered = len(head) == 2 and head[0].isdigit()
         batch, ref = head if numbered else (b"?", head[0])
         # Earlier versions stored the body itself in the list; it still splits.
-        stored = ref.startswith(keys.PREFIX.encode())
-        body = redis.get(ref) if stored else ref
+        by_key = ref.startswith(keys.PREFIX.encode())
+        body = redis.get(ref) if by_key else ref
         # A fresh number, taken now: bodies are split strictly in order, so the entries' numbers keep the
         # order in which their bodies were accepted (a body split again after a crash gets a newer one).
         seq = int(redis.incr(keys.SEQUENCE))
@@ -153,7 +147,7 @@ def split(redis: Redis, kind: str) -> int:
             _split_one(redis, kind, name, seq, body.decode("utf-8", errors="replace"))
         with redis.pipeline() as pipe:  # MULTI: the entry and its body leave together
             pipe.lpop(inbox_key(kind), 2 if numbered else 1)
-            if stored:
+            if by_key:
                 pipe.unlink(ref)
             pipe.execute()
         done += 1

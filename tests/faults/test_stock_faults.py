@@ -209,3 +209,30 @@ def test_stock_pending_when_redis_restarts_is_still_delivered(
         assert stack.failed() == 0
     finally:
         stack.close()
+
+
+def test_a_push_not_yet_split_when_redis_restarts_is_still_delivered(
+    make_stack: MakeStack,
+    aof_redis: RedisServer,  # noqa: F811 - the fixture imported above
+    switchable_stock_shop: Switchable,
+    mappings: Path,
+) -> None:
+    # No worker yet: the body is only stored (its own key, kept on the inbox), as the intake left it.
+    shop = switchable_stock_shop.emulator
+    stack = make_stack(aof_redis.url, BRIDGE_SHOP_URL=shop.url, BRIDGE_MAPPINGS_DIR=str(mappings))
+    try:
+        stack.start_web()
+        push(stack, [item(p, 9, 1) for p in PRODUCTS])
+        wait_for(lambda: written_to_aof(aof_redis), timeout=SETTLE, what="the AOF to be written")
+        aof_redis.kill()
+        aof_redis.start()
+        with aof_redis.client() as client:
+            (body_key,) = client.lrange("bridge:inbox:stock", 1, 1)
+            assert client.ttl(body_key) == -1  # kept: replayed from the AOF without its staging expiry
+        stack.start("worker")
+        stack.start("clock")
+        wait_for(lambda: landed(shop, dict.fromkeys(PRODUCTS, 9.0)), timeout=SETTLE, what="the stock after the restart")
+        wait_for(stack.idle, timeout=SETTLE, what="the flushes to finish")
+        assert stack.failed() == 0
+    finally:
+        stack.close()
