@@ -1,6 +1,6 @@
 """The yardsticks of the intake and big-push benchmarks: bare Starlette endpoints that read the body and answer.
 
-It runs in its own process with the same uvicorn options as ``bridge web`` (``bridge.cli.UVICORN_OPTIONS``),
+It runs in its own process with the same uvicorn options as ``bridge web`` (``bridge.web.app.UVICORN_OPTIONS``),
 so the ratio bridge ÷ bare measures what the bridge's handler costs, not what the server costs.
 
     python -m bench.bare_app --port 8001
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridge.cli import UVICORN_OPTIONS
+from bridge.web.app import UVICORN_OPTIONS
 
 
 async def bare(request: Request) -> Response:

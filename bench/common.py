@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the emulators live in tests/peers; make them importable however we are run
     sys.path.insert(0, str(ROOT))
 
-from bridge import phpquery  # noqa: E402
+from bridge.shop import phpquery  # noqa: E402
 from tests.peers import shop as shop_module  # noqa: E402
 from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app  # noqa: E402
 from tests.peers.redis_server import RedisServer  # noqa: E402

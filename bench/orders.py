@@ -47,7 +47,7 @@ from bench.common import (
     table,
     workdir,
 )
-from bridge import phpquery
+from bridge.shop import phpquery
 
 TARGET_P50_MS = 100.0
 TARGET_P95_MS = 300.0

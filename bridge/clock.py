@@ -1,7 +1,7 @@
 """``bridge clock``: periodic work. Exactly one should run; a second one waits as a hot standby.
 
 Leadership is a Redis lock renewed every tick, so if the leader dies another clock takes over within the
-lock's lifetime, and two clocks started by mistake never both poll or both alert (``bridge.alerts`` is
+lock's lifetime, and two clocks started by mistake never both poll or both alert (``bridge.ops.alerts`` is
 evaluated every tick by the leader only).
 """
 
@@ -16,14 +16,15 @@ from collections.abc import Callable
 from redis import Redis
 from redis.exceptions import LockError, RedisError
 
-from bridge import keys, notify, runtime
-from bridge.alerts import Alerts
+from bridge import keys, runtime
 from bridge.errors import BridgeError
+from bridge.ops import notify
+from bridge.ops.alerts import Alerts
+from bridge.orders.polling import poll_orders
+from bridge.queue.orphans import OrphanSweep
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from bridge.sync.orphans import OrphanSweep
-from bridge.sync.polling import poll_orders
-from bridge.sync.updates import sweep as sweep_updates
+from bridge.updates.flush import sweep as sweep_updates
 
 log = logging.getLogger("bridge.clock")
 LEADER_TTL = 30.0
@@ -42,7 +43,7 @@ def run_clock(settings: Settings, connection: Redis, stop: threading.Event | Non
     next_poll = 0.0
     next_sweep = 0.0
     next_orphans = 0.0
-    orphans = OrphanSweep(rt)  # pending work whose RQ job vanished (see bridge.sync.orphans)
+    orphans = OrphanSweep(rt)  # pending work whose RQ job vanished (see bridge.queue.orphans)
     leading = False
     if settings.poll_interval == 0:
         log.info("order polling is off (BRIDGE_POLL_INTERVAL=0)")

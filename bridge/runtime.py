@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from redis import Redis
 
 from bridge.errors import PermanentError
-from bridge.queue import Enqueuer, make_queue
+from bridge.queue import make_queue
+from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from bridge.mappings import Mappings
     from bridge.onec.circuit import Circuit
     from bridge.onec.client import OnecClient
+    from bridge.ops.telemetry import Telemetry
     from bridge.shop.client import ShopClient
-    from bridge.telemetry import Telemetry
 
 
 @dataclass
@@ -71,8 +72,8 @@ class Runtime:
 
     @cached_property
     def telemetry(self) -> Telemetry:
-        """Sync log + metrics + one log line per operation (see ``bridge.telemetry``)."""
-        from bridge.telemetry import Telemetry
+        """Sync log + metrics + one log line per operation (see ``bridge.ops.telemetry``)."""
+        from bridge.ops.telemetry import Telemetry
 
         return Telemetry(self.redis, max_entries=self.settings.sync_log_max)
 

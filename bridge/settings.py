@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # Heartbeats, leases and the search for jobs of dead workers all follow this; see ``bridge.worker``.
     maintenance_interval: int = Field(30, ge=1)
 
-    # Operations: the sync log's size, and when to alert (see bridge.alerts) through which channels.
+    # Operations: the sync log's size, and when to alert (see bridge.ops.alerts) through which channels.
     sync_log_max: int = Field(100_000, ge=100)
     alert_onec_down_after: float = Field(600.0, ge=0)
     alert_dead_letters: int = Field(5, ge=0)  # 0 turns the dead-letter alert off

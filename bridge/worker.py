@@ -103,9 +103,10 @@ class BridgeSimpleWorker(_ForgetsDeadExecutions, _IpTolerant, SimpleWorker):
     """Runs jobs in-process; used by ``bridge serve`` and tests, where forking buys nothing."""
 
 
-# Modules a job imports besides its own (``bridge.sync.*``, all imported by ``preload``). httpx imports its
+# Modules a job imports besides its own (the pipelines' packages, all imported by ``preload``). httpx imports its
 # transport (httpcore, h11) only when the first client is made, so it is named here too.
-JOB_MODULES = ("bridge.shop.client", "bridge.onec.client", "bridge.onec.circuit", "bridge.telemetry", "httpcore")
+JOB_PACKAGES = ("bridge.orders", "bridge.updates", "bridge.queue")
+JOB_MODULES = ("bridge.shop.client", "bridge.onec.client", "bridge.onec.circuit", "bridge.ops.telemetry", "httpcore")
 
 
 def preload() -> None:
@@ -116,10 +117,9 @@ def preload() -> None:
     time, some 200 ms of a 400 ms order latency (BENCHMARKS.md). Only code and configuration are loaded
     here, never a client or a connection, so no horse inherits a socket (see ``bridge.runtime``).
     """
-    import bridge.sync
-
-    for module in pkgutil.iter_modules(bridge.sync.__path__):
-        importlib.import_module(f"bridge.sync.{module.name}")
+    for package in JOB_PACKAGES:
+        for module in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            importlib.import_module(module.name)
     for name in JOB_MODULES:
         importlib.import_module(name)
     client_context()

@@ -10,12 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from starlette.testclient import TestClient
 
-from bridge import deadletters
+from bridge.ops.synclog import Entry
+from bridge.ops.telemetry import Telemetry
+from bridge.orders.job import queue_order
+from bridge.queue import deadletters
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from bridge.sync.orders import queue_order
-from bridge.synclog import Entry
-from bridge.telemetry import Telemetry
 from bridge.web.app import create_app
 from tests.ops_helpers import emulator_settings, run_jobs
 

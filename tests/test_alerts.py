@@ -10,8 +10,8 @@ import pytest
 from redis import Redis
 
 from bridge import keys
-from bridge.alerts import Alerts, open_incidents
-from bridge.notify import Email, Notice, NotifyError, Telegram, Webhook, channels
+from bridge.ops.alerts import Alerts, open_incidents
+from bridge.ops.notify import Email, Notice, NotifyError, Telegram, Webhook, channels
 from bridge.queue import FAILURE_TTL, ORDERS_QUEUE
 from bridge.settings import Settings, load_settings
 from tests.peers.alert_receivers import AlertReceiver, SmtpServer

@@ -8,8 +8,8 @@ import pytest
 from redis import Redis
 
 from bridge.cli import main
-from bridge.synclog import Entry
-from bridge.telemetry import Telemetry
+from bridge.ops.synclog import Entry
+from bridge.ops.telemetry import Telemetry
 from tests.peers.server import free_port
 
 

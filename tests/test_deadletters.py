@@ -10,10 +10,10 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from bridge import deadletters, synclog
-from bridge.queue import CRASH_RETRY, ORDERS_QUEUE
+from bridge.ops import synclog
+from bridge.orders.job import SYNC_ORDER, pending_key, queue_order
+from bridge.queue import CRASH_RETRY, ORDERS_QUEUE, deadletters
 from bridge.runtime import Runtime
-from bridge.sync.orders import SYNC_ORDER, pending_key, queue_order
 from tests.ops_helpers import emulator_settings, run_jobs
 
 

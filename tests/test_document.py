@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bridge.errors import PermanentError
 from bridge.mappings import default_mappings, load_mappings
-from bridge.sync.document import build_document, document_digest, should_send
+from bridge.orders.document import build_document, document_digest, should_send
 
 ORDER: dict[str, Any] = {
     "id": 300,

@@ -17,7 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
-from bridge import deadletters, keys, synclog
+from bridge import keys
+from bridge.ops import synclog
+from bridge.queue import deadletters
 from tests.peers.alert_receivers import AlertReceiver, SmtpServer
 from tests.peers.server import free_port, run_app
 from tests.processes import ROOT, BridgeProcess, wait_for, wait_http

@@ -9,8 +9,9 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bridge import keys, synclog
-from bridge.synclog import Entry
+from bridge import keys
+from bridge.ops import synclog
+from bridge.ops.synclog import Entry
 from bridge.web.tally import EventTally
 from tests.peers.server import free_port
 

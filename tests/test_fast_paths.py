@@ -29,12 +29,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from rq.job import Job
 
-from bridge import keys, metrics, synclog
+from bridge import keys
 from bridge.locks import ConcurrencyLimit
-from bridge.queue import Enqueuer, JobTemplate, recorded_enqueue
+from bridge.ops import metrics, synclog
+from bridge.ops.synclog import Entry
+from bridge.ops.telemetry import EventNotes, process_name
+from bridge.queue.enqueue import Enqueuer
+from bridge.queue.template import JobTemplate, recorded_enqueue
 from bridge.shop.ratelimit import LeakyBucket
-from bridge.synclog import Entry
-from bridge.telemetry import EventNotes, process_name
 from bridge.worker import BridgeSimpleWorker
 
 FUNC = "tests.jobs_for_tests.record"
@@ -284,5 +286,5 @@ def test_preload_imports_what_jobs_need() -> None:
     from bridge.worker import JOB_MODULES, preload
 
     preload()
-    for name in (*JOB_MODULES, "bridge.sync.orders", "bridge.sync.updates"):
+    for name in (*JOB_MODULES, "bridge.orders.job", "bridge.updates.flush"):
         assert name in sys.modules

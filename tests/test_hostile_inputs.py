@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from redis import Redis
 from starlette.testclient import TestClient
 
-from bridge.phpquery import build
 from bridge.settings import Settings
+from bridge.shop.phpquery import build
 from bridge.web.app import create_app
 from tests.peers.onec import OnecEmulator
 from tests.peers.shop import ShopEmulator

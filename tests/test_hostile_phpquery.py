@@ -1,4 +1,4 @@
-"""Property tests of the form parser (``bridge.phpquery``) with hostile and random input.
+"""Property tests of the form parser (``bridge.shop.phpquery``) with hostile and random input.
 
 Every shop event passes through ``parse`` before the token is even checked, so whatever bytes arrive, it
 may only return a nested dict or refuse with ``QueryError``/``ValueError`` (which the intake turns into a
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.phpquery import MAX_DEPTH, QueryError, build, form_pairs, key_path, listify, parse
+from bridge.shop.phpquery import MAX_DEPTH, QueryError, build, form_pairs, key_path, listify, parse
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

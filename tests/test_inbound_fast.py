@@ -1,6 +1,6 @@
 """The fast check of 1C bodies never accepts what the full validation refuses, and does take uniform bodies.
 
-``bridge.inbound.fast`` may answer "valid" (with the item count) or "don't know"; an accepted body is
+``bridge.updates.intake.fast`` may answer "valid" (with the item count) or "don't know"; an accepted body is
 stored and validated again by the worker, so a body the fast check lets through and the full validation
 refuses would be an update accepted with a 202 and then lost. These tests hold the fast check to the full
 one on hand-picked edge values of every field and on generated bodies.
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.inbound.fast import _SPACE_LEADS, SHAPES, items_if_valid
-from bridge.inbound.models import CHOICES
-from bridge.inbound.validation import InvalidPayload, validate
+from bridge.updates.intake.fast import _SPACE_LEADS, SHAPES, items_if_valid
+from bridge.updates.intake.models import CHOICES
+from bridge.updates.intake.validation import InvalidPayload, validate
 
 VALID = {
     "product_id": 17,
@@ -249,7 +249,7 @@ def test_every_character_the_key_pattern_counts_as_blank_is_a_space_to_python() 
     # control character (which such bodies cannot hold) or a space to str.isspace.
     from pydantic import TypeAdapter, ValidationError
 
-    from bridge.inbound.models import Key
+    from bridge.updates.intake.models import Key
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     try:

@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 from starlette.testclient import TestClient
 
-from bridge.inbound import schema_files
-from bridge.inbound.models import KINDS
-from bridge.inbound.validation import InvalidPayload, validate
 from bridge.settings import Settings
+from bridge.updates.intake import schema_files
+from bridge.updates.intake.models import KINDS
+from bridge.updates.intake.validation import InvalidPayload, validate
 from bridge.web.app import create_app
 from bridge.web.openapi import document
 
@@ -24,7 +24,9 @@ from bridge.web.openapi import document
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_schema_files_are_what_the_models_generate(kind: str) -> None:
     stored = schema_files.path(kind).read_text(encoding="utf-8")
-    assert stored == schema_files.render(kind), f"regenerate with: python -m bridge.inbound.schema_files ({kind})"
+    assert stored == schema_files.render(kind), (
+        f"regenerate with: python -m bridge.updates.intake.schema_files ({kind})"
+    )
 
 
 GOOD: list[tuple[str, dict[str, Any]]] = [

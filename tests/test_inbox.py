@@ -15,7 +15,8 @@ from redis.exceptions import ResponseError
 from bridge import keys
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from bridge.sync import inbox, updates
+from bridge.updates import flush as updates
+from bridge.updates import inbox
 from tests.processes import wait_for
 
 
@@ -79,7 +80,7 @@ def test_a_body_that_no_longer_validates_is_dropped_loudly_and_the_rest_go_on(
 ) -> None:
     redis.rpush(inbox.inbox_key("stock"), b"7", b'{"items": [{"xml_id": "a1", "amount": -1}]}')
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 3})
-    with caplog.at_level(logging.ERROR, logger="bridge.sync.inbox"):
+    with caplog.at_level(logging.ERROR, logger="bridge.updates.inbox"):
         assert inbox.split(redis, "stock") == 2
     assert pending(redis) == {KEY: "[3.0]"}
     assert any("stock-7 dropped" in r.getMessage() for r in caplog.records)
@@ -180,7 +181,7 @@ def test_an_entry_whose_body_is_gone_is_logged_and_the_rest_go_on(
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 1})
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
     redis.delete(redis.lindex(inbox.inbox_key("stock"), 1))
-    with caplog.at_level(logging.ERROR, logger="bridge.sync.inbox"):
+    with caplog.at_level(logging.ERROR, logger="bridge.updates.inbox"):
         assert inbox.split(redis, "stock") == 2
     assert pending(redis) == {KEY: "[2.0]"}
     assert inbox.count(redis, "stock") == 0

@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from rq import Queue
 
-from bridge import keys, metrics
+from bridge import keys
+from bridge.ops import metrics
 from bridge.queue import ORDERS_QUEUE
 
 

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from bridge.queue import SHOP_QUEUE
 from bridge.settings import Settings
-from bridge.sync import inbox
+from bridge.updates import inbox
 from bridge.web.app import create_app
 from tests.peers.server import free_port
 
@@ -391,7 +391,7 @@ def test_a_bad_body_gets_its_400_even_while_redis_is_down(make_client: MakeClien
 
 
 def test_the_decoded_items_are_freed_after_the_answer_in_slices_other_requests_run_between() -> None:
-    from bridge.web.onec_inbound import _free
+    from bridge.web.onec_pushes import _free
 
     items: list[object] = [object() for _ in range(20_000)]
     seen: list[int] = []

@@ -19,11 +19,11 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bridge import runtime
 from bridge.errors import PermanentError, TransientError
+from bridge.orders.job import CANCEL, SAVE, queue_order, sync_order
 from bridge.queue import ORDERS_QUEUE
+from bridge.queue.retry import retry_delay
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from bridge.sync.jobs import retry_delay
-from bridge.sync.orders import CANCEL, SAVE, queue_order, sync_order
 from bridge.worker import build_worker
 from tests.processes import ROOT
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bridge import phpquery
+from bridge.shop import phpquery
 from tests.peers.onec import LOCK_PREFIX, OnecEmulator
 from tests.peers.redis_server import RedisServer
 from tests.peers.server import run_app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.phpquery import QueryError, build, listify, parse
+from bridge.shop.phpquery import QueryError, build, listify, parse
 
 
 def test_shop_event_body_as_sent_on_the_wire() -> None:

@@ -9,10 +9,11 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from bridge import keys, synclog
+from bridge import keys
+from bridge.ops import synclog
+from bridge.orders.polling import poll_orders
 from bridge.queue import ORDERS_QUEUE
 from bridge.runtime import Runtime
-from bridge.sync.polling import poll_orders
 from tests.ops_helpers import emulator_settings, run_jobs
 
 
@@ -98,8 +99,8 @@ def test_a_poll_in_progress_elsewhere_means_this_one_does_nothing(
 
 
 def test_a_version_a_job_already_saw_is_left_to_that_job(redis_url: str, redis: Redis, shop: Any, onec: Any) -> None:
-    from bridge import deadletters
-    from bridge.sync.orders import queue_order
+    from bridge.orders.job import queue_order
+    from bridge.queue import deadletters
 
     settings = emulator_settings(redis_url, shop, onec)
     rt = Runtime.from_settings(settings, redis)

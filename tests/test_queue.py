@@ -9,7 +9,9 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from bridge.queue import Enqueuer, backoff, bring_forward, finish_pending, read_pending, retry_later
+from bridge.queue.enqueue import Enqueuer
+from bridge.queue.markers import finish_pending, read_pending
+from bridge.queue.retry import backoff, bring_forward, retry_later
 from bridge.worker import BridgeSimpleWorker
 
 FUNC = "tests.jobs_for_tests.record"

@@ -11,10 +11,11 @@ from redis import Redis
 from rq import Queue
 from starlette.testclient import TestClient
 
-from bridge import keys, synclog
-from bridge.phpquery import build
+from bridge import keys
+from bridge.ops import synclog
 from bridge.queue import ORDERS_QUEUE
 from bridge.settings import Settings
+from bridge.shop.phpquery import build
 from bridge.web.app import create_app
 
 TOKEN = "app-token-0001"

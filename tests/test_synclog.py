@@ -11,12 +11,13 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bridge import keys, logs, synclog
+from bridge import keys, logs
 from bridge.onec.answers import Answer, Outcome
+from bridge.ops import synclog
+from bridge.ops.synclog import Entry
+from bridge.ops.telemetry import Telemetry, about
 from bridge.settings import load_settings
 from bridge.shop.client import CallRecord
-from bridge.synclog import Entry
-from bridge.telemetry import Telemetry, about
 
 
 @pytest.fixture

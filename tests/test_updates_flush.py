@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bridge.sync import pending, updates
-from bridge.sync.updates import flush, sweep
+from bridge.updates import flush as updates
+from bridge.updates import pending
+from bridge.updates.flush import flush, sweep
 from tests.updates_env import UpdatesEnv, close_env, make_env, write_mappings
 
 CATALOG = """
@@ -60,7 +61,7 @@ def dropped(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [
         r.extra_fields  # type: ignore[attr-defined]
         for r in caplog.records
-        if r.name == "bridge.sync.updates" and getattr(r, "extra_fields", {}).get("event") == "update_dropped"
+        if r.name == "bridge.updates.flush" and getattr(r, "extra_fields", {}).get("event") == "update_dropped"
     ]
 
 
@@ -232,7 +233,7 @@ def test_unknown_names_are_reported_and_do_not_block_the_rest(
     env: UpdatesEnv, shop: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     order, other = shop.add_order(), shop.add_order()
-    caplog.set_level(logging.WARNING, logger="bridge.sync.updates")
+    caplog.set_level(logging.WARNING, logger="bridge.updates.flush")
     env.push(
         "stock",
         [
@@ -284,7 +285,7 @@ def test_a_refused_command_fails_alone_and_the_rest_is_not_repeated(
 ) -> None:
     for product_id in range(201, 261):  # 60 products: two batches of writes
         shop.add_product(product_id=product_id, xml_id=f"g{product_id}")
-    caplog.set_level(logging.WARNING, logger="bridge.sync.updates")
+    caplog.set_level(logging.WARNING, logger="bridge.updates.flush")
     shop.fail_next("catalog.storeproduct.add", error=0, status=400, description="Invalid amount", times=1)
     env.push("stock", [{"product_id": p, "store": "Main", "amount": p % 7} for p in range(201, 261)])
     env.run_jobs()
@@ -357,7 +358,7 @@ def test_a_big_backlog_is_worked_off_in_slices(
     monkeypatch.setattr(updates, "ROUND", 20)
     monkeypatch.setattr(updates, "MIN_BUDGET", 0.0)
     monkeypatch.setattr(updates, "BUDGET_SHARE", 0.0)  # out of time after every round
-    caplog.set_level(logging.INFO, logger="bridge.sync.updates")
+    caplog.set_level(logging.INFO, logger="bridge.updates.flush")
     env.push("stock", [{"product_id": p, "store": "Main", "amount": 2} for p in range(201, 261)])
     env.run_jobs()
     assert all(shop.amount(p, 1) == 2 for p in range(201, 261))

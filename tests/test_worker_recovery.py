@@ -22,13 +22,13 @@ from bridge import keys, runtime
 from bridge.errors import TransientError
 from bridge.locks import renewed
 from bridge.onec.answers import Answer, Outcome
+from bridge.orders.job import queue_order, send
 from bridge.queue import ORDERS_QUEUE, SHOP_QUEUE
+from bridge.queue.orphans import OrphanSweep
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.shop.batch import parse
-from bridge.sync.orders import queue_order, send
-from bridge.sync.orphans import OrphanSweep
-from bridge.sync.updates import queue_flush
+from bridge.updates.flush import queue_flush
 from bridge.worker import BridgeWorker, build_worker, forget_dead_executions, recovery_bound
 from tests.processes import ROOT
 

@@ -20,7 +20,7 @@ from bridge import runtime
 from bridge.queue import QUEUES, SHOP_QUEUE, make_queue
 from bridge.runtime import Runtime
 from bridge.settings import Settings
-from bridge.sync import inbox
+from bridge.updates import inbox
 from bridge.web.app import create_app
 from bridge.worker import BridgeSimpleWorker
 

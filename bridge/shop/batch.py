@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge import phpquery
+from bridge.shop import phpquery
 from bridge.shop.errors import ShopError, error_from_body
 
 MAX_COMMANDS = 50

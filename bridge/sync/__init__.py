@@ -1,5 +1,8 @@
-"""The work the bridge does: RQ jobs (plain functions, importable by path) and the pure mappings they use.
+"""Job paths of earlier releases, kept so that jobs already stored in Redis still run.
 
-``document`` turns a shop order into the 1C document and has no I/O, so the money rules can be tested
-without Redis or HTTP; the job modules next to it fetch, compare, send and retry.
+RQ stores each job's function by dotted path, and dead letters are kept for a year (``FAILURE_TTL``), so a job
+queued, scheduled for a retry or parked as a dead letter before the move to ``bridge.orders`` and
+``bridge.updates`` still names ``bridge.sync.orders.sync_order`` or ``bridge.sync.updates.flush``. These modules
+only re-export the moved functions; nothing new may import them. ``bridge.queue.work.LEGACY_FUNCTIONS`` lists
+them, and a test holds each to the function it stands for.
 """

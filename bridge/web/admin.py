@@ -1,6 +1,6 @@
 """``/admin/*``: the sync log and the dead letters for people and their tools, behind a Bearer token.
 
-The same functions as ``bridge log`` and ``bridge failed …`` (``bridge.synclog``, ``bridge.deadletters``),
+The same functions as ``bridge log`` and ``bridge failed …`` (``bridge.ops.synclog``, ``bridge.queue.deadletters``),
 so the answers match what the command line shows. Without ``BRIDGE_ADMIN_TOKEN`` the admin API is off and
 says so (503), rather than being open.
 """
@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge import deadletters, synclog
+from bridge.ops import synclog
+from bridge.queue import deadletters
 from bridge.web.bodies import BodyError, load_json, read_body
 from bridge.web.responses import not_configured, problem, redis_down
 

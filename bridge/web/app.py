@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -15,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge.queue import QUEUES, Enqueuer
+from bridge.ops.telemetry import EventNotes
+from bridge.queue import QUEUES
+from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
-from bridge.telemetry import EventNotes
-from bridge.web import admin, onec_inbound
+from bridge.web import admin, onec_pushes
 from bridge.web.health import healthz, readyz
 from bridge.web.metrics import counted_events, metrics_endpoint
 from bridge.web.openapi import openapi_json
@@ -26,6 +28,12 @@ from bridge.web.responses import problem
 from bridge.web.shop_events import shop_events
 
 log = logging.getLogger("bridge.web")
+
+# How ``bridge web`` and ``bridge serve`` run uvicorn; bench/bare_app.py serves its bare endpoint with the very
+# same options, so the intake benchmark's ratio compares request handlers, not server settings.
+# proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and hand the bridge a
+# forged client address; who is a trusted proxy is BRIDGE_TRUSTED_PROXIES' business (bridge.web.clientip).
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
 YOUNG_THRESHOLD = 10_000
 
 
@@ -36,7 +44,7 @@ def routes() -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *admin.routes(),
-        *onec_inbound.routes(),
+        *onec_pushes.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
 

@@ -67,7 +67,7 @@ async def readiness(redis: Any) -> dict[str, Any]:
         "rate_limit": bucket,
         "paused_until": datetime.fromtimestamp(paused_until, UTC).isoformat() if paused_until else None,
     }
-    # Open alert incidents (bridge.alerts): what the people on call have been told about.
+    # Open alert incidents (bridge.ops.alerts): what the people on call have been told about.
     alerts = {(_text(k) or ""): json.loads(v) for k, v in (await redis.hgetall(keys.ALERT_INCIDENTS)).items()}
     return {"redis": "ok", "queues": queues, "onec": onec, "shop": shop, "alerts": alerts}
 

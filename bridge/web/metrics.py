@@ -1,11 +1,11 @@
 """``GET /metrics`` and the counting of shop events.
 
-The figures come from Redis (see ``bridge.metrics``), so this endpoint shows what every web process,
+The figures come from Redis (see ``bridge.ops.metrics``), so this endpoint shows what every web process,
 worker and clock did, whichever web process is scraped. Reading them uses the sync Redis client in a
 thread, because prometheus-client's collectors are synchronous.
 
 Shop events are counted by wrapping the handler. An accepted event is counted and filed in the sync log by
-the very script call that queues its job (``bridge.telemetry.EventNotes``). Every other answer's count (and,
+the very script call that queues its job (``bridge.ops.telemetry.EventNotes``). Every other answer's count (and,
 for an ignored event, its sync-log entry) is added to an in-process tally that one task writes to Redis
 (``bridge.web.tally``), so the shop never waits for a metric, and a burst pays one pipeline rather than one
 per event (that round trip was a tenth of the intake's CPU; see BENCHMARKS.md).
@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge import metrics
-from bridge.synclog import Entry
+from bridge.ops import metrics
+from bridge.ops.synclog import Entry
 from bridge.web.responses import redis_down
 from bridge.web.tally import EventTally
 
@@ -94,7 +94,7 @@ def counted_events(handler: Handler) -> Handler:
     unauthenticated noise cannot push history out of the capped sync log.
 
     An accepted event (``recorded``) was counted and filed by the script that queued its job, which also logs
-    one INFO line per write naming every order in it (``bridge.telemetry.EventNotes``); here it only gets a
+    one INFO line per write naming every order in it (``bridge.ops.telemetry.EventNotes``); here it only gets a
     DEBUG line. An ignored event is rare and gets its INFO line and its tally entry here.
     """
 

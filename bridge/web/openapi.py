@@ -1,6 +1,6 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of every endpoint of the bridge.
 
-The request bodies of ``/1c/*`` are the schema files in ``bridge/inbound/schemas`` (themselves generated
+The request bodies of ``/1c/*`` are the schema files in ``bridge/updates/intake/schemas`` (themselves generated
 from the models that validate requests), so the document cannot promise what the bridge does not check.
 Their ``$defs`` move into ``components/schemas`` because OpenAPI tools resolve ``$ref`` from the document
 root. Each group of endpoints is one function returning its paths; a new group adds one to ``PATH_GROUPS``.
@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bridge import __version__
-from bridge.inbound import schema_files
-from bridge.inbound.models import KINDS
+from bridge.updates.intake import schema_files
+from bridge.updates.intake.models import KINDS
 from bridge.web import ops_openapi
 
 Paths = dict[str, Any]

@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.phpquery import QueryError, parse
-from bridge.sync.orders import CANCEL, SAVE, order_work
+from bridge.orders.job import CANCEL, SAVE, order_work
+from bridge.shop.phpquery import QueryError, parse
 from bridge.web.bodies import BodyError, decode_text, load_json, media_type, read_body
 from bridge.web.responses import not_configured, problem, redis_down
 

@@ -5,7 +5,7 @@ intake's CPU. So the handler only adds to this in-memory tally, and one task wri
 up while its previous write was in flight goes in the next single pipeline. An idle intake thus writes
 each event at once; a busy one pays one round trip for many events. The sync-log entries of ignored
 events ride along in the same pipeline. Accepted events do not come here at all: the script that queues
-their job counts and files them in the same call (``bridge.telemetry.EventNotes``).
+their job counts and files them in the same call (``bridge.ops.telemetry.EventNotes``).
 
 While Redis is away the counts are kept (entries up to ``MAX_PENDING``) and written with the next event.
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from bridge import metrics, synclog
-from bridge.synclog import Entry
-from bridge.telemetry import process_name
+from bridge.ops import metrics, synclog
+from bridge.ops.synclog import Entry
+from bridge.ops.telemetry import process_name
 
 log = logging.getLogger("bridge.web.tally")
 

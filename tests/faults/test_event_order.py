@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bridge.phpquery import build
+from bridge.shop.phpquery import build
 from tests.faults.conftest import MakeStack
 from tests.faults.harness import SETTLE, Stack, wait_delivered
 from tests.peers.onec import OnecEmulator

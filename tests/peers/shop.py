@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bridge import phpquery
+from bridge.shop import phpquery
 
 SHOP_TZ = timezone(timedelta(hours=3))  # the shop's clock: Moscow time, as Russian shops usually run
 PAGE_SIZE = 50  # fixed by Bitrix: there is no limit parameter

@@ -1,0 +1,122 @@
+"""The operator's commands: ``bridge failed list``, ``bridge failed retry ID… | --all``, ``bridge log``.
+
+They read the same Redis as the running bridge and print plain, aligned text (``--json`` for tools), so
+nobody has to read Redis by hand. Kept apart from ``bridge.cli.processes``, which starts the long-running processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from bridge.cli.common import load_or_explain, require_redis
+
+
+def _redis(command: str) -> Redis:
+    settings = load_or_explain()
+    url = require_redis(settings, command)
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, retry=Retry(NoBackoff(), 1))
+
+
+def _friendly(command: str, func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An unreachable Redis is one plain line and exit code 1, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (RedisError, OSError) as exc:
+            print(
+                f"bridge {command}: Redis does not answer ({type(exc).__name__}); check BRIDGE_REDIS_URL",
+                file=sys.stderr,
+            )
+            return 1
+
+    return run
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def cmd_failed_list(args: argparse.Namespace) -> int:
+    from bridge.queue import deadletters
+
+    letters = deadletters.list_failed(_redis("failed list"), limit=args.limit)
+    if args.json:
+        _print_json([d.as_dict() for d in letters])
+        return 0
+    if not letters:
+        print("no failed jobs")
+        return 0
+    for line in deadletters.format_table(letters):
+        print(line)
+    print(f"{len(letters)} failed job(s); `bridge failed retry ID…` or `bridge failed retry --all` sends them again")
+    return 0
+
+
+def cmd_failed_retry(args: argparse.Namespace) -> int:
+    from bridge.queue import deadletters
+
+    if args.all == bool(args.ids):
+        print("bridge failed retry: give job ids (see `bridge failed list`) or --all, not both", file=sys.stderr)
+        return 2
+    redis = _redis("failed retry")
+    report = deadletters.retry_all(redis) if args.all else deadletters.retry(redis, args.ids)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        for letter in report.requeued:
+            print(f"requeued {letter.id}  {letter.what}")
+        for job_id in report.missing:
+            print(f"not found {job_id}: not in the failed list (already retried, or never failed)", file=sys.stderr)
+        print(f"{len(report.requeued)} job(s) requeued")
+    return 1 if report.missing else 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from bridge.ops import synclog
+
+    if args.id and not args.entity:
+        args.entity = "order"  # the only entity with an id most people ask about
+    entries = synclog.read(_redis("log"), entity=args.entity, entity_id=args.id, limit=args.limit)
+    if args.json:
+        _print_json([e.as_dict() for e in entries])
+        return 0
+    if not entries:
+        subject = f" for {args.entity} {args.id or ''}".rstrip() if args.entity else ""
+        print(f"no entries{subject}")
+        return 0
+    for line in synclog.format_lines(reversed(entries)):  # oldest first, like a log file
+        print(line)
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register the commands on the ``bridge`` parser's subparsers."""
+    failed = sub.add_parser("failed", help="dead letters: jobs that failed for good").add_subparsers(
+        dest="failed_command", required=True
+    )
+    listing = failed.add_parser("list", help="id, what, why, when and attempts of every failed job")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=_friendly("failed list", cmd_failed_list))
+    retry = failed.add_parser("retry", help="put failed jobs back on their queue")
+    retry.add_argument("ids", nargs="*", metavar="ID", help="job ids from `bridge failed list`")
+    retry.add_argument("--all", action="store_true", help="every failed job")
+    retry.add_argument("--json", action="store_true", help="machine-readable output")
+    retry.set_defaults(func=_friendly("failed retry", cmd_failed_retry))
+
+    log = sub.add_parser("log", help="the sync log: every operation with the shop and 1C")
+    log.add_argument("--entity", help="e.g. order")
+    log.add_argument("--id", help="the entity's id, e.g. the shop's order id 300")
+    log.add_argument("--limit", type=int, default=50)
+    log.add_argument("--json", action="store_true", help="machine-readable output")
+    log.set_defaults(func=_friendly("log", cmd_log))

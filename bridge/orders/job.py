@@ -1,0 +1,233 @@
+"""The order job: shop order → 1C document → 1C.
+
+One job per order at a time (see ``bridge.queue``): it reads the newest pending event, fetches the order as
+it is *now* (the shop's events carry only the id), maps it, and sends it unless 1C already has exactly that
+document. Repeats are harmless: 1C creates or updates by ``Number`` and gets ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from redis.exceptions import LockError
+
+from bridge import keys, runtime
+from bridge.errors import PermanentError, TransientError
+from bridge.locks import renewed
+from bridge.onec.answers import Outcome
+from bridge.ops import telemetry
+from bridge.orders.document import build_document, document_digest, should_send
+from bridge.queue import ORDERS_QUEUE
+from bridge.queue.markers import finish_pending, read_pending
+from bridge.queue.retry import bring_forward, give_up, schedule_retry
+from bridge.runtime import Runtime
+
+log = logging.getLogger("bridge.orders.job")
+
+SYNC_ORDER = "bridge.orders.job.sync_order"
+SAVE = "save"
+CANCEL = "cancel"
+# sale.order.get's "order does not exist" (the docs name both codes).
+ORDER_NOT_FOUND = {200540400001, 201240400001, "200540400001", "201240400001"}
+
+
+def pending_key(order_id: str) -> str:
+    return keys.ORDER_PENDING.format(order_id=order_id)
+
+
+def state_key(order_id: str) -> str:
+    return keys.ORDER_STATE.format(order_id=order_id)
+
+
+def order_work(order_id: str, action: str) -> dict[str, Any]:
+    """What ``Enqueuer.enqueue_once`` needs to queue this order's sync: the same for webhooks and polling."""
+    return {
+        "queue": ORDERS_QUEUE,
+        "marker": pending_key(order_id),
+        "action": action,
+        "func": SYNC_ORDER,
+        "args": (order_id, action),
+        "kind": "order",
+        "entity": order_id,
+    }
+
+
+def queue_order(rt: Runtime, order_id: str, action: str = SAVE) -> bool:
+    """Queue a sync of this order unless one is already pending (used by polling and the CLI)."""
+    return rt.enqueuer.enqueue_once(**order_work(order_id, action))
+
+
+def sync_order(order_id: str, action: str = SAVE, *, attempt: int = 0, first_seen: float | None = None) -> str:
+    """Bring 1C up to date with the shop's order ``order_id``. Returns what happened, in a word or two."""
+    rt = runtime.current()
+    first_seen = first_seen or time.time()
+    # A short lease, renewed while we work: a killed worker's lock frees itself within a minute (bridge.worker).
+    settings = rt.settings
+    lock = rt.redis.lock(keys.ORDER_LOCK.format(order_id=order_id), timeout=settings.job_lease, thread_local=False)
+    if not lock.acquire(blocking=False):
+        # Another worker is on this order right now; try again shortly so no event is dropped.
+        busy = TransientError(f"order {order_id} is being synced by another worker", kind="busy")
+        schedule_retry(
+            rt, queue=ORDERS_QUEUE, func=SYNC_ORDER, args=(order_id, action), error=busy,
+            attempt=0, first_seen=first_seen, kind="order", entity=order_id,
+        )  # fmt: skip
+        return "deferred"
+    try:
+        # telemetry.about: shop calls made inside are filed under this order.
+        with renewed(lock, settings.job_heartbeat), telemetry.about("order", order_id):
+            return _sync_under_lock(rt, order_id, action, attempt, first_seen)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("order %s: the lock expired before the job finished", order_id)
+
+
+def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, first_seen: float) -> str:
+    marker = pending_key(order_id)
+    while True:
+        pending_action, token = read_pending(rt.redis, marker)
+        current_action = pending_action or action
+        try:
+            outcome = deliver(rt, order_id, current_action)
+        except PermanentError as error:
+            if not finish_pending(rt.redis, marker, token):
+                continue  # a newer state arrived while we worked: it may well succeed
+            _record(rt, order_id, current_action, "failed", error)
+            raise give_up(error) from None
+        except TransientError as error:
+            try:
+                schedule_retry(
+                    rt, queue=ORDERS_QUEUE, func=SYNC_ORDER, args=(order_id, current_action), error=error,
+                    attempt=attempt, first_seen=first_seen, kind="order", entity=order_id,
+                )  # fmt: skip
+            except PermanentError as gave_up:  # the retry window is over: a dead letter, like any refusal
+                # Clear the marker too, or every later event for this order would wait on a job that is gone.
+                if not finish_pending(rt.redis, marker, token):
+                    continue
+                _record(rt, order_id, current_action, "failed", gave_up)
+                raise
+            return f"retry ({error.kind})"
+        if finish_pending(rt.redis, marker, token):
+            _record(rt, order_id, current_action, outcome)
+            return outcome
+
+
+def _record(rt: Runtime, order_id: str, action: str, result: str, error: Exception | None = None) -> None:
+    """One sync-log entry, metric and log line for how this run ended."""
+    rt.telemetry.job_outcome(
+        "order", result, entity="order", entity_id=order_id, operation=f"order.{action}", error=error and str(error)
+    )
+
+
+def deliver(rt: Runtime, order_id: str, action: str) -> str:
+    """One pass: fetch, map, compare, send. Raises PermanentError or TransientError."""
+    _wait_for_open_circuit(rt)
+    order = fetch_order(rt, order_id)
+    if order is None:
+        return _cancel_from_memory(rt, order_id, reason="the order no longer exists in the shop")
+    # A job has this version in hand, whatever comes of it (delivered, skipped, refused, retried): polling,
+    # the net for lost webhooks, leaves it alone (bridge.orders.polling.needs_sync).
+    rt.redis.hset(state_key(order_id), "seen", str(order.get("dateUpdate", "")))
+    if action != CANCEL and not should_send(order, rt.mappings):
+        return f"skipped: status {order.get('statusId')!r} is not sent to 1C"
+    document = build_document(order, rt.mappings, cancelled=action == CANCEL)
+    return send(rt, order_id, document, order)
+
+
+def _wait_for_open_circuit(rt: Runtime) -> None:
+    """Raise at once while 1C is known to be down and another caller probes or no probe is due yet.
+
+    Otherwise every retry of every waiting order would first ask the shop for the order, only to find 1C
+    still locked: hundreds of shop requests per night of maintenance, all spent from the shop's rate limit
+    that the stock and price updates need. The one caller that may probe goes on, fetches and sends.
+    """
+    status = rt.circuit.state()
+    if not status.is_open:
+        return
+    wait = rt.circuit.retry_in()
+    if wait > 0 or rt.redis.exists(keys.ONEC_PROBE):
+        raise TransientError(
+            f"1C is unavailable since {status.since}: {status.reason}", kind="unavailable", retry_after=wait or None
+        )
+
+
+def fetch_order(rt: Runtime, order_id: str) -> dict[str, Any] | None:
+    from bridge.shop.errors import ShopPermanentError
+
+    try:
+        result = rt.shop.result("sale.order.get", {"id": int(order_id)})
+    except ShopPermanentError as error:
+        if error.code in ORDER_NOT_FOUND:
+            return None
+        raise
+    order = result.get("order") if isinstance(result, dict) else None
+    if not isinstance(order, dict):
+        raise TransientError(f"sale.order.get for order {order_id} answered without an order", kind="unavailable")
+    return order
+
+
+def _cancel_from_memory(rt: Runtime, order_id: str, *, reason: str) -> str:
+    """The order is gone from the shop: tell 1C it is cancelled, if 1C ever had it."""
+    stored = rt.redis.hget(state_key(order_id), "document")
+    if stored is None:
+        return f"skipped: {reason} and never reached 1C"
+    document = json.loads(stored)
+    cancelled_field = rt.mappings.document.field("Cancelled")
+    document[cancelled_field] = True
+    return send(rt, order_id, document, None)
+
+
+def send(rt: Runtime, order_id: str, document: dict[str, Any], order: dict[str, Any] | None) -> str:
+    digest = document_digest(document)
+    state = state_key(order_id)
+    if rt.redis.hget(state, "digest") == digest.encode():
+        _remember_version(rt, state, order)
+        return "unchanged"
+    circuit = rt.circuit
+    if not circuit.allow():
+        status = circuit.state()
+        raise TransientError(
+            f"1C is unavailable since {status.since}: {status.reason}",
+            kind="unavailable",
+            retry_after=circuit.retry_in(),
+        )
+    started = time.monotonic()
+    try:
+        answer = rt.onec.send_order(document, idempotency_key=str(order_id))
+    except TransientError:  # no concurrency slot came: 1C was not asked, so this was no probe either
+        if circuit.state().is_open:  # then allow() gave us the probe; do not hold it for its whole lease
+            circuit.release_probe()
+        raise
+    rt.telemetry.onec_call(answer, time.monotonic() - started, entity="order", entity_id=str(order_id))
+    if circuit.record(answer):
+        moved = bring_forward(rt.queue(ORDERS_QUEUE))
+        log.info("1C is available again; %d waiting orders brought forward", moved)
+    if answer.outcome is Outcome.DELIVERED:
+        rt.redis.hset(
+            state,
+            mapping={
+                "digest": digest,
+                "document": json.dumps(document, ensure_ascii=False),
+                "delivered_at": time.time(),
+            },
+        )
+        _remember_version(rt, state, order)
+        return "delivered"
+    number = document.get(rt.mappings.document.field("Number"), order_id)
+    if answer.outcome is Outcome.PERMANENT:
+        raise PermanentError(f"1C refused order {number}: {answer.reason}")
+    kind = "busy" if answer.outcome is Outcome.BUSY else "unavailable"
+    retry_after = circuit.retry_in() if kind == "unavailable" else None
+    raise TransientError(f"1C did not take order {number}: {answer.reason}", kind=kind, retry_after=retry_after)
+
+
+def _remember_version(rt: Runtime, state: str, order: dict[str, Any] | None) -> None:
+    """Polling compares the shop's dateUpdate with this to find orders whose latest state 1C lacks."""
+    if order is not None:
+        rt.redis.hset(
+            state, mapping={"updated": str(order.get("dateUpdate", "")), "version": str(order.get("version", ""))}
+        )

@@ -1,0 +1,213 @@
+"""The flush job: sends what is pending for one kind of update (stock, prices, order statuses) to the shop.
+
+The web intake stores each accepted body in ``bridge:inbox:<kind>`` and queues this job with
+``enqueue_once`` (marker ``bridge:flush:pending:<kind>``), so any number of pushes collapse into one
+pending flush. The job:
+
+1. takes the kind's lock, so no key is written by two workers at once (the rate limit itself is shared
+   by every ``ShopClient`` through the leaky bucket in Redis);
+2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
+   (``bridge.updates.inbox``), so the latest value of each key is all that is left to send;
+3. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
+   skips what the shop already has, and hands the rest to the kind's module (``stock``, ``prices``,
+   ``statuses``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
+4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
+5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
+
+Transient trouble leaves the entries pending and reschedules the job (``schedule_retry``, the shared
+policy); a refusal no item can get past (a method the shop lacks) sends it to the dead-letter list with the
+reason, the entries still pending for the retry a person starts after fixing it. A big backlog is worked
+off in slices of half the job timeout: the job queues its own continuation rather than being killed.
+
+``sweep`` (run by the clock) queues a flush for any kind that has waiting bodies or pending entries but no
+flush pending, which is what a crash between the intake's two steps (store the body, queue the job) would
+leave.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from redis.exceptions import LockError
+
+from bridge import keys, runtime
+from bridge.errors import PermanentError, TransientError
+from bridge.locks import renewed
+from bridge.queue import CRASH_RETRY, FAILURE_TTL, SHOP_QUEUE
+from bridge.queue.enqueue import new_job_id
+from bridge.queue.markers import finish_pending, read_pending
+from bridge.queue.retry import give_up, schedule_retry
+from bridge.runtime import Runtime
+from bridge.updates import inbox, pending
+from bridge.updates.intake.models import KINDS
+from bridge.updates.kinds import order_status, prices, stock
+from bridge.updates.outcomes import Outcomes
+from bridge.updates.pending import Entry
+
+log = logging.getLogger("bridge.updates.flush")
+
+FLUSH = "bridge.updates.flush.flush"
+ACTION = "flush"
+# Keys per round. A round's lookups are one ``batch`` of list commands, each answering up to 50 rows, so one
+# request can read 2,500 rows: rounds of 2,500 keys need the fewest lookup requests, and leave fewer half-
+# filled write batches. Rounds of 1,000 cost a 50,000-item push 13 % more shop requests than the least
+# possible, rounds of 2,500 about 3 % (bench/stock.py, BENCHMARKS.md).
+ROUND = 2500
+# A job works for at most this share of its timeout, then queues its own continuation (a 50,000-item
+# backlog at 2 requests a second takes longer than any sensible job timeout).
+BUDGET_SHARE = 0.5
+MIN_BUDGET = 10.0
+Handler = Callable[[Runtime, Sequence[Entry], Outcomes], None]
+HANDLERS: dict[str, Handler] = {"stock": stock.apply, "prices": prices.apply, "order-status": order_status.apply}
+
+
+def marker_key(kind: str) -> str:
+    return keys.UPDATES_FLUSH.format(kind=kind)
+
+
+def queue_flush(rt: Runtime, kind: str) -> bool:
+    """Queue a flush of ``kind`` unless one is pending; True when a job was created."""
+    return rt.enqueuer.enqueue_once(
+        queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION, func=FLUSH, args=(kind,), kind="flush", entity=kind
+    )
+
+
+def sweep(rt: Runtime) -> int:
+    """Queue a flush for every kind with pending entries and no flush pending. Returns how many were queued."""
+    queued = 0
+    for kind in KINDS:
+        waiting = rt.redis.exists(pending.pending_key(kind), inbox.inbox_key(kind))
+        orphaned = waiting and not rt.redis.exists(marker_key(kind))
+        if orphaned and queue_flush(rt, kind):
+            queued += 1
+            log.warning(
+                "%s: %d pending updates and %d bodies had no flush queued; queued one",
+                kind, pending.count(rt.redis, kind), inbox.count(rt.redis, kind),
+            )  # fmt: skip
+    return queued
+
+
+def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> str:
+    """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words."""
+    if kind not in HANDLERS:
+        raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(HANDLERS)}"))
+    rt = runtime.current()
+    first_seen = first_seen or time.time()
+    # A short lease renewed while we work, so a killed worker's lock frees itself soon (see bridge.worker).
+    settings = rt.settings
+    lock = rt.redis.lock(keys.UPDATES_LOCK.format(kind=kind), timeout=settings.job_lease, thread_local=False)
+    if not lock.acquire(blocking=False):
+        busy = TransientError(f"{kind} updates are being flushed by another worker", kind="busy")
+        _retry(rt, kind, busy, 0, first_seen)
+        return "deferred"
+    try:
+        with renewed(lock, settings.job_heartbeat):
+            return _flush_locked(rt, kind, attempt, first_seen)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("%s: the flush lock expired before the job finished", kind)
+
+
+def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> str:
+    deadline = time.monotonic() + max(MIN_BUDGET, rt.settings.job_timeout * BUDGET_SHARE)
+    marker = marker_key(kind)
+    total = Outcomes(kind)
+    while True:
+        _action, token = read_pending(rt.redis, marker)
+        try:
+            inbox.split(rt.redis, kind)
+            state = _drain(rt, kind, deadline, total)
+        except TransientError as error:
+            state, waiting = "waiting", error
+        except PermanentError as error:
+            log.error("%s flush gave up: %s", kind, error)
+            raise give_up(error) from None
+        else:
+            waiting = total.first_wait()
+        if total.applied:  # progress: the retry window starts afresh
+            attempt, first_seen = 0, time.time()
+        if state == "fatal" and total.fatal is not None:
+            log.error("%s flush gave up: %s", kind, total.fatal)
+            raise give_up(total.fatal)
+        if state == "waiting" and waiting is not None:
+            _retry(rt, kind, waiting, attempt, first_seen)
+            return f"retry ({waiting.kind}); {_summary(total)}"
+        if state == "out of time":
+            _continue(rt, kind)
+            log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
+            return f"continued; {_summary(total)}"
+        if finish_pending(rt.redis, marker, token):
+            summary = _summary(total)
+            log.info("%s flush: %s", kind, summary)
+            return summary
+
+
+def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes) -> str:
+    """Work through everything pending, round by round: "done", "waiting", "fatal" or "out of time"."""
+    pairs = pending.scan(rt.redis, kind)
+    stalled = False
+    for start in range(0, len(pairs), ROUND):
+        if start and time.monotonic() > deadline:  # every job does at least one round
+            return "out of time"
+        outcomes = run_round(rt, kind, pairs[start : start + ROUND])
+        total.merge(outcomes)
+        if outcomes.fatal is not None:
+            return "fatal"
+        if outcomes.waiting:
+            stalled = True
+            if any(error.kind != "busy" for _, error in outcomes.waiting):
+                return "waiting"  # the shop is in trouble: the other rounds would only fail too
+    return "waiting" if stalled else "done"
+
+
+def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outcomes:
+    """One round: filter, hand to the kind's module, settle in Redis. Raises what the module raised."""
+    entries, unreadable = pending.load(rt.redis, kind, pairs)
+    if unreadable:
+        log.warning("%s: %d pending entries could not be read and were removed", kind, len(unreadable))
+        pending.discard(rt.redis, kind, unreadable)
+    outcomes = Outcomes(kind)
+    todo: list[Entry] = []
+    for entry in entries:
+        if entry.ts is not None and entry.applied_ts is not None and entry.ts < entry.applied_ts:
+            outcomes.supersede([entry])  # older than what the shop already has
+        elif entry.unchanged:
+            outcomes.apply([entry])  # the shop already has exactly this
+        else:
+            todo.append(entry)
+    try:
+        HANDLERS[kind](rt, todo, outcomes)
+    finally:
+        pending.settle(rt.redis, kind, outcomes.settled())  # what is settled stays settled, even on a raise
+    return outcomes
+
+
+def _retry(rt: Runtime, kind: str, error: TransientError, attempt: int, first_seen: float) -> None:
+    schedule_retry(
+        rt, queue=SHOP_QUEUE, func=FLUSH, args=(kind,), error=error,
+        attempt=attempt, first_seen=first_seen, kind="flush", entity=kind,
+    )  # fmt: skip
+
+
+def _continue(rt: Runtime, kind: str) -> None:
+    """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued)."""
+    rt.queue(SHOP_QUEUE).enqueue(
+        FLUSH,
+        kind,
+        job_id=new_job_id("flush", kind),
+        job_timeout=rt.settings.job_timeout,
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        retry=CRASH_RETRY,
+    )
+
+
+def _summary(total: Outcomes) -> str:
+    return (
+        f"{len(total.applied)} applied with {total.written} writes, {len(total.dropped)} dropped, "
+        f"{len(total.superseded)} superseded, {len(total.waiting)} waiting"
+    )

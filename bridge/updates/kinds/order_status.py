@@ -1,0 +1,81 @@
+"""Order statuses set in 1C, into the shop: ``sale.order.update {"id", "fields": {"statusId"}}``.
+
+1C knows an order by the number the buyer saw (``accountNumber``) or by the shop's id, and names the
+status in its own words ("In progress"), which ``statuses.toml`` maps to the shop's id ("P"). The orders
+are found 50 at a time with ``sale.order.list`` inside one ``batch``: by accountNumber first, and by id
+for a number that is no accountNumber. An order that already has the status is not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bridge.runtime import Runtime
+from bridge.shop.lists import ListCommand, chunked, run_lists
+from bridge.updates.outcomes import Outcomes
+from bridge.updates.pending import Entry
+from bridge.updates.writes import Write, run_writes
+
+SELECT = ["id", "accountNumber", "statusId"]
+
+
+def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
+    """Set the statuses of ``entries``; every entry ends up in ``outcomes``."""
+    wanted: list[tuple[Entry, str]] = []
+    for entry in entries:
+        how, value = entry.value
+        status_id = rt.mappings.shop_status(value) if how == "key" else value
+        if status_id is None:
+            reason = f"1C status {value!r} is not mapped to a shop status; add it under [statuses] in statuses.toml"
+            outcomes.drop([entry], reason)
+        else:
+            wanted.append((entry, status_id))
+    if not wanted:
+        return
+    orders = find_orders(rt, {str(entry.key[0]) for entry, _ in wanted})
+    winners: dict[int, tuple[Entry, str]] = {}
+    for entry, status_id in wanted:
+        ref = str(entry.key[0])
+        order = orders.get(ref)
+        if order is None:
+            outcomes.drop([entry], f"no order with accountNumber or id {ref!r} in the shop")
+            continue
+        order_id = int(order["id"])
+        known = winners.get(order_id)
+        if known is not None and not entry.newer_than(known[0]):
+            outcomes.supersede([entry])
+            continue
+        if known is not None:
+            outcomes.supersede([known[0]])
+        winners[order_id] = (entry, status_id)
+    writes: list[Write] = []
+    for order_id, (entry, status_id) in winners.items():
+        if str(orders[str(entry.key[0])].get("statusId")) == status_id:
+            outcomes.apply([entry])  # the order already has this status
+            continue
+        params = {"id": order_id, "fields": {"statusId": status_id}}
+        writes.append(Write("sale.order.update", params, [entry], details={"order_id": order_id}))
+    run_writes(rt.shop, writes, outcomes)
+
+
+def find_orders(rt: Runtime, refs: set[str]) -> dict[str, dict[str, object]]:
+    """Order rows (id, accountNumber, statusId) by the ref 1C used; refs not found are absent."""
+    ordered = sorted(refs)
+    numbers = [ref for ref in ordered if ref.isdigit()]
+    commands: dict[str, ListCommand] = {}
+    for n, chunk in enumerate(chunked(ordered)):
+        commands[f"number{n}"] = ListCommand(
+            "sale.order.list", {"select": SELECT, "filter": {"@accountNumber": chunk}}, "orders"
+        )
+    for n, chunk in enumerate(chunked(numbers)):
+        ids = [int(ref) for ref in chunk]
+        commands[f"id{n}"] = ListCommand("sale.order.list", {"select": SELECT, "filter": {"@id": ids}}, "orders")
+    by_number: dict[str, dict[str, object]] = {}
+    by_id: dict[str, dict[str, object]] = {}
+    for cmd_id, rows in run_lists(rt.shop, commands).items():
+        for row in rows:
+            if cmd_id.startswith("number"):
+                by_number[str(row.get("accountNumber"))] = row
+            else:
+                by_id[str(row.get("id"))] = row
+    return {ref: by_number.get(ref) or by_id[ref] for ref in ordered if ref in by_number or ref in by_id}

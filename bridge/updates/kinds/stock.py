@@ -1,0 +1,205 @@
+"""Stock from 1C into the shop, by the strategy the mappings choose (contract §4).
+
+- ``storeproduct`` (default): the stock record per (product, store) is found with
+  ``catalog.storeproduct.list`` (its id is then cached) and set with ``catalog.storeproduct.update``, or
+  created with ``catalog.storeproduct.add``. Absolute values: repeating one is harmless.
+- ``document``: inventory documents, for shops whose stock may only change that way. 1C sends the target
+  amount; the document carries the difference from the current amount, read fresh just before: increases
+  go into one "S" document (goods receipt, ``storeTo``), decreases into one "D" document (write-off,
+  ``storeFrom``), each conducted at the end of its batch.
+- ``quantity``: ``catalog.product.update {"quantity"}``, for shops without inventory accounting. That
+  quantity is per product, so it is set to the sum of the latest amounts 1C sent for each of its stores
+  (kept in ``bridge:stock:quantity:<product id>``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from bridge import keys
+from bridge.errors import PermanentError, TransientError
+from bridge.runtime import Runtime
+from bridge.shop.errors import ShopError
+from bridge.shop.lists import ListCommand
+from bridge.updates.catalog import find_records, shop_stores
+from bridge.updates.outcomes import Outcomes
+from bridge.updates.pending import Entry
+from bridge.updates.records import EPSILON, RecordKind, number, same, write_records
+from bridge.updates.resolve import Pair, mapped, resolve
+from bridge.updates.writes import Write, is_fatal, judge, result_id, run_writes, shop_words
+
+log = logging.getLogger("bridge.updates.kinds.stock")
+
+RECORDS = ListCommand(
+    "catalog.storeproduct.list", {"select": ["id", "productId", "storeId", "amount"]}, "storeProducts"
+)
+MODE_TTL = 300
+
+
+def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
+    """Write the stock of ``entries``; every entry ends up in ``outcomes``."""
+    if not entries:
+        return
+    strategy = rt.mappings.stock_strategy
+    # The quantity strategy writes no per-store record, so it needs no store to exist in the shop.
+    existing = shop_stores(rt) if strategy != "quantity" else None
+
+    def store_of(entry: Entry) -> int | str:
+        how, value = entry.key[2], entry.key[3]
+        store_id = mapped(rt.mappings.stores, value) if how == "key" else int(value)
+        if store_id is None:
+            return f"1C warehouse {value!r} is not mapped to a shop store; add it under [stores] in catalog.toml"
+        if existing is not None and store_id not in existing:
+            return f"store {store_id} does not exist in the shop"
+        return store_id
+
+    targets = resolve(rt, entries, outcomes, store_of)
+    if strategy == "document":
+        by_documents(rt, targets, outcomes)
+    elif strategy == "quantity":
+        by_quantity(rt, targets, outcomes)
+    else:
+        write_records(rt, STORE_PRODUCTS, targets, outcomes)
+
+
+# --- storeproduct ---------------------------------------------------------------------------------------
+
+
+def _amount(entry: Entry) -> dict[str, Any]:
+    return {"amount": number(float(entry.value[0]))}
+
+
+STORE_PRODUCTS = RecordKind(
+    listing=RECORDS,
+    group_field="storeId",
+    cache_key=lambda pair: keys.CACHE_STORE_PRODUCT.format(product_id=pair[0], store_id=pair[1]),
+    update="catalog.storeproduct.update",
+    add="catalog.storeproduct.add",
+    result_key="storeProduct",
+    fields=_amount,
+    holds=lambda row, entry: same(row.get("amount"), float(entry.value[0])),
+)
+
+
+# --- document -------------------------------------------------------------------------------------------
+
+
+def by_documents(rt: Runtime, targets: dict[Pair, Entry], outcomes: Outcomes) -> None:
+    if not targets:
+        return
+    if not inventory_accounting(rt):
+        outcomes.wait(targets.values(), TransientError("inventory accounting is off in the shop"))
+        outcomes.fatal = PermanentError(
+            'stock_strategy is "document", but the shop\'s inventory accounting is off, so documents cannot be '
+            'conducted; switch it on in the shop or set stock_strategy = "quantity" in catalog.toml'
+        )
+        return
+    rows = find_records(rt, RECORDS, "storeId", list(targets))  # fresh: the difference must be exact
+    increases: list[tuple[Pair, Entry, float]] = []
+    decreases: list[tuple[Pair, Entry, float]] = []
+    for pair, entry in targets.items():
+        current = float(rows[pair].get("amount") or 0) if pair in rows else 0.0
+        change = float(entry.value[0]) - current
+        if abs(change) < EPSILON:
+            outcomes.apply([entry])
+        elif change > 0:
+            increases.append((pair, entry, change))
+        else:
+            decreases.append((pair, entry, -change))
+    if increases:
+        _document(rt, "S", "storeTo", increases, outcomes)
+    if decreases:
+        _document(rt, "D", "storeFrom", decreases, outcomes)
+
+
+def inventory_accounting(rt: Runtime) -> bool:
+    """``catalog.document.mode.status`` (cached for a few minutes): documents are conducted only when "Y"."""
+    cached = rt.redis.get(keys.CACHE_INVENTORY_MODE)
+    if cached is None:
+        answer = rt.shop.result("catalog.document.mode.status")
+        cached = json.dumps(answer)
+        rt.redis.set(keys.CACHE_INVENTORY_MODE, cached, ex=MODE_TTL)
+    return json.loads(cached) in ("Y", True)
+
+
+def _document(
+    rt: Runtime, doc_type: str, store_field: str, moves: list[tuple[Pair, Entry, float]], outcomes: Outcomes
+) -> None:
+    """One document holding ``moves``, its elements and its conduct in as few batches as fit."""
+    entries = [entry for _, entry, _ in moves]
+    settings = rt.mappings.document_strategy
+    fields = {
+        "docType": doc_type,
+        "currency": settings.currency,
+        "responsibleId": settings.responsible_id,
+        "title": f"1C stock update: {len(moves)} {'increases' if doc_type == 'S' else 'decreases'}",
+    }
+    try:
+        doc_id = result_id(rt.shop.result("catalog.document.add", {"fields": fields}), "document")
+    except ShopError as error:
+        judge(outcomes, entries, error, "catalog.document.add")
+        return
+    if doc_id is None:
+        outcomes.wait(entries, TransientError("catalog.document.add answered without a document id"))
+        return
+    commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    for index, ((product_id, store_id), _, amount) in enumerate(moves):
+        element = {"docId": doc_id, "elementId": product_id, store_field: store_id, "amount": number(amount)}
+        commands[str(index)] = ("catalog.document.element.add", {"fields": element})
+    commands["conduct"] = ("catalog.document.conduct", {"id": doc_id})
+    answer = rt.shop.batch_many(commands)
+    included: list[Entry] = []
+    for index, (_, entry, _) in enumerate(moves):
+        error = answer.errors.get(str(index))
+        if error is not None:
+            judge(outcomes, [entry], error, "catalog.document.element.add")
+        else:
+            included.append(entry)
+    conduct_error = answer.errors.get("conduct")
+    if conduct_error is None and "conduct" in answer.results:
+        outcomes.apply(included)
+        outcomes.written += 1
+        return
+    # Not conducted: the document changed nothing, so its items wait and are computed afresh next time
+    # (stock may have moved in between, which is the usual reason a write-off is refused).
+    if conduct_error is not None and (isinstance(conduct_error, TransientError) or is_fatal(conduct_error)):
+        judge(outcomes, included, conduct_error, "catalog.document.conduct")
+        return
+    reason = shop_words(conduct_error) if conduct_error is not None else "the shop did not answer"
+    log.error("stock: inventory document %s (%s) was not conducted: %s", doc_id, doc_type, reason)
+    outcomes.wait(included, TransientError(f"inventory document {doc_id} was not conducted: {reason}"))
+
+
+# --- quantity -------------------------------------------------------------------------------------------
+
+
+def by_quantity(rt: Runtime, targets: dict[Pair, Entry], outcomes: Outcomes) -> None:
+    by_product: dict[int, list[tuple[int, Entry]]] = defaultdict(list)
+    for (product_id, store_id), entry in targets.items():
+        by_product[product_id].append((store_id, entry))
+    products = sorted(by_product)
+    pipe = rt.redis.pipeline(transaction=False)
+    for product_id in products:
+        pipe.hgetall(keys.STOCK_QUANTITY.format(product_id=product_id))
+    known = pipe.execute()
+    writes: list[Write] = []
+    for product_id, stored in zip(products, known, strict=True):
+        amounts = {int(store): float(value) for store, value in stored.items()}
+        latest = {store_id: float(entry.value[0]) for store_id, entry in by_product[product_id]}
+        amounts.update(latest)
+        total = number(sum(amounts.values()))
+        params = {"id": product_id, "fields": {"quantity": total}}
+        entries = [entry for _, entry in by_product[product_id]]
+        writes.append(Write("catalog.product.update", params, entries, _storing(rt, product_id, latest)))
+    run_writes(rt.shop, writes, outcomes)
+
+
+def _storing(rt: Runtime, product_id: int, latest: dict[int, float]) -> Any:
+    def store(_result: Any) -> None:
+        rt.redis.hset(keys.STOCK_QUANTITY.format(product_id=product_id), mapping={str(k): v for k, v in latest.items()})
+
+    return store

@@ -1,0 +1,290 @@
+"""Pending updates from 1C, coalesced per key in Redis: what the flushes send to the shop.
+
+1C repeats itself (a full stock upload every few minutes is common), and the shop allows two requests a
+second. So nothing is queued per item: each item overwrites the pending value of its key in the hash
+``bridge:pending:<kind>`` (latest value wins), and one flush job per kind sends what is there.
+
+The intake stores each accepted body whole (``bridge.updates.inbox``); the flush splits the bodies into these
+entries, oldest first, before it sends anything.
+
+- The key is the item as 1C named it, as a JSON array: ``["xml","<guid>","key","Main"]`` (product by
+  xml id, store by 1C key); ``["A-300"]`` for an order. The flush resolves it to shop ids.
+- A pending value is ``<ts>|<seq>|<value JSON>``: ``ts`` (microseconds, empty when 1C sent none) decides
+  which of two values is newer, ``seq`` (from ``bridge:seq``) the order of arrival.
+- ``bridge:applied:<kind>`` keeps ``<ts>|<value JSON>`` of what last reached the shop per key. An item
+  older than the pending or the applied value of its key is dropped on arrival; a value equal to the
+  applied one is not sent again.
+- The flush removes a pending entry only if it still holds the value the flush read (compare-and-delete),
+  so a value that arrived meanwhile is sent by the next round.
+
+Writes go in chunks of ``CHUNK`` items per Lua call, so a 50,000-item body never holds Redis for long.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+from typing import Any
+
+from redis import Redis
+
+from bridge import keys
+from bridge.updates.intake.validation import Accepted
+
+CHUNK = 1000
+_quote = encode_basestring
+
+# KEYS[1] pending hash, KEYS[2] applied hash. ARGV[1] seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one
+# string: packing thousands of separate arguments costs more than the work; JSON escapes tabs and newlines,
+# so they cannot occur inside a key or value). Returns how many items were dropped as older than what is
+# pending or applied for their key.
+_STAGE = """
+local stale = 0
+local function stamp(stored)
+  return tonumber(string.match(stored, '^([^|]*)|'))
+end
+for line in string.gmatch(ARGV[2], '[^\\n]+') do
+  local key, ts, value = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+  local keep = true
+  if ts ~= '' then
+    -- A pending value with a ts is never older than the applied one, so the applied one is read only
+    -- when nothing stamped is pending.
+    local other = nil
+    local pending = redis.call('HGET', KEYS[1], key)
+    if pending then other = stamp(pending) end
+    if other == nil then
+      local applied = redis.call('HGET', KEYS[2], key)
+      if applied then other = stamp(applied) end
+    end
+    keep = other == nil or tonumber(ts) >= other
+  end
+  if keep then
+    redis.call('HSET', KEYS[1], key, ts .. '|' .. ARGV[1] .. '|' .. value)
+  else
+    stale = stale + 1
+  end
+end
+return stale
+"""
+
+# KEYS[1] pending hash, KEYS[2] applied hash. ARGV: (key, token read, applied value or '') triples.
+# Records what reached the shop, and removes each pending entry unless a newer value replaced it.
+_SETTLE = """
+local removed = 0
+for i = 1, #ARGV, 3 do
+  local key = ARGV[i]
+  if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[2], key, ARGV[i + 2]) end
+  if redis.call('HGET', KEYS[1], key) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], key)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def pending_key(kind: str) -> str:
+    return keys.UPDATES_PENDING.format(kind=kind)
+
+
+def applied_key(kind: str) -> str:
+    return keys.UPDATES_APPLIED.format(kind=kind)
+
+
+# --- splitting a body ------------------------------------------------------------------------------------
+
+
+# Keys and values are JSON built with f-strings around json's C string quoting: the generic encoder is
+# eight times slower, and this runs once per item of 50,000-item bodies.
+
+
+def _product(item: dict[str, Any]) -> str:
+    if item.get("product_id") is not None:
+        return f'"id","{item["product_id"]}"'
+    if item.get("xml_id") is not None:
+        return f'"xml",{_quote(item["xml_id"])}'
+    return f'"sku",{_quote(item["sku"])}'
+
+
+def _named(item: dict[str, Any], key_field: str, id_field: str) -> str:
+    if item.get(id_field) is not None:
+        return f'"id",{_quote(str(item[id_field]))}'
+    return f'"key",{_quote(item[key_field])}'
+
+
+def _stock_key(item: dict[str, Any]) -> str:
+    return f"[{_product(item)},{_named(item, 'store', 'store_id')}]"
+
+
+def _price_key(item: dict[str, Any]) -> str:
+    return f"[{_product(item)},{_named(item, 'price_type', 'price_type_id')}]"
+
+
+def _order_key(item: dict[str, Any]) -> str:
+    return f"[{_quote(item['order'])}]"
+
+
+def _stock_value(item: dict[str, Any]) -> str:
+    return f"[{float(item['amount'])!r}]"
+
+
+def _price_value(item: dict[str, Any]) -> str:
+    return f"[{float(item['price'])!r},{_quote(item['currency'])}]"
+
+
+def _status_value(item: dict[str, Any]) -> str:
+    return f"[{_named(item, 'status', 'status_id')}]"
+
+
+# Per kind: the coalescing key of a validated item (what 1C named, not yet resolved to shop ids), and the
+# value the shop should end up with, as canonical JSON (so that equal values compare equal as text).
+KEY_OF = {"stock": _stock_key, "prices": _price_key, "order-status": _order_key}
+VALUE_OF = {"stock": _stock_value, "prices": _price_value, "order-status": _status_value}
+
+
+def entries(kind: str, accepted: Accepted) -> list[tuple[str, str, str]]:
+    """(key, ts, value) per distinct key: the newest item of the body for each key (by ts, then position)."""
+    key_of, value_of = KEY_OF[kind], VALUE_OF[kind]
+    latest: dict[str, tuple[int | None, dict[str, Any]]] = {}
+    for item, stamp in zip(accepted.items, accepted.stamps, strict=True):
+        key = key_of(item)
+        known = latest.get(key)
+        if known is not None and stamp is not None and known[0] is not None and stamp < known[0]:
+            continue
+        latest[key] = (stamp, item)
+    return [(key, "" if stamp is None else str(stamp), value_of(item)) for key, (stamp, item) in latest.items()]
+
+
+def stage(redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int) -> int:
+    """Write the entries as pending, chunk by chunk. Returns how many were dropped as stale."""
+    script = redis.register_script(_STAGE)
+    stale = 0
+    for start in range(0, len(staged), CHUNK):
+        lines = "\n".join(f"{key}\t{ts}\t{value}" for key, ts, value in staged[start : start + CHUNK])
+        stale += int(script(keys=[pending_key(kind), applied_key(kind)], args=[seq, lines]))
+    return stale
+
+
+# --- the flush side -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One pending update as the flush sees it.
+
+    ``token`` is the stored value (for compare-and-delete), ``key``/``value`` the decoded JSON,
+    ``applied`` the value JSON last written for this key (None if never) and ``applied_ts`` its ts.
+    """
+
+    field: str
+    token: str
+    key: list[Any]
+    value: list[Any]
+    ts: int | None
+    seq: int
+    value_json: str
+    applied: str | None = None
+    applied_ts: int | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        """The shop already got exactly this value for this key."""
+        return self.applied is not None and self.applied == self.value_json
+
+    def newer_than(self, other: Entry) -> bool:
+        """Which of two entries for the same shop key should win: the newer ts, else the later arrival."""
+        if self.ts is not None and other.ts is not None and self.ts != other.ts:
+            return self.ts > other.ts
+        return self.seq > other.seq
+
+    def applied_record(self) -> str:
+        """What ``bridge:applied`` should hold once this value reached the shop (the newest ts is kept)."""
+        stamps = [s for s in (self.ts, self.applied_ts) if s is not None]
+        return f"{max(stamps) if stamps else ''}|{self.value_json}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _stamp(text: str) -> int | None:
+    return int(text) if text else None
+
+
+def parse_entry(field: str, token: str, applied: str | None) -> Entry | None:
+    """Decode one hash entry; None for one that cannot be read (written by a different version)."""
+    try:
+        ts, seq, value_json = token.split("|", 2)
+        applied_ts, applied_value = applied.split("|", 1) if applied is not None else ("", None)
+        return Entry(
+            field=field,
+            token=token,
+            key=json.loads(field),
+            value=json.loads(value_json),
+            ts=_stamp(ts),
+            seq=int(seq),
+            value_json=value_json,
+            applied=applied_value,
+            applied_ts=_stamp(applied_ts),
+        )
+    except ValueError:
+        return None
+
+
+def scan(redis: Redis, kind: str, count: int = CHUNK) -> list[tuple[str, str]]:
+    """Every pending (key, token) of the kind, read in steps so that a big hash does not block Redis."""
+    found = {_text(k): _text(v) for k, v in redis.hscan_iter(pending_key(kind), count=count)}
+    return sorted(found.items())  # sorted: the entries of one product sit together, so lookups share work
+
+
+def load(redis: Redis, kind: str, pairs: Sequence[tuple[str, str]]) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """The entries with what was last applied for their keys, and the (key, token) pairs that cannot be read."""
+    if not pairs:
+        return [], []
+    applied = redis.hmget(applied_key(kind), [field for field, _ in pairs])
+    good: list[Entry] = []
+    bad: list[tuple[str, str]] = []
+    for (field, token), raw in zip(pairs, applied, strict=True):
+        entry = parse_entry(field, token, None if raw is None else _text(raw))
+        if entry is None:
+            bad.append((field, token))
+        else:
+            good.append(entry)
+    return good, bad
+
+
+def settle(redis: Redis, kind: str, done: Iterable[tuple[Entry, bool]]) -> int:
+    """Close finished entries: (entry, applied?) — applied ones are recorded as what the shop now holds.
+
+    Entries that were dropped (unknown product, refused by the shop) pass ``False``: removed from pending,
+    but not recorded as applied. Returns how many pending entries were removed.
+    """
+    script = redis.register_script(_SETTLE)
+    removed = 0
+    for chunk in _chunks(list(done), CHUNK):
+        args: list[str] = []
+        for entry, applied in chunk:
+            args.extend((entry.field, entry.token, entry.applied_record() if applied else ""))
+        removed += int(script(keys=[pending_key(kind), applied_key(kind)], args=args))
+    return removed
+
+
+def discard(redis: Redis, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """Remove unreadable entries (compare-and-delete as well)."""
+    script = redis.register_script(_SETTLE)
+    for chunk in _chunks(list(pairs), CHUNK):
+        args: list[str] = []
+        for field, token in chunk:
+            args.extend((field, token, ""))
+        script(keys=[pending_key(kind), applied_key(kind)], args=args)
+
+
+def count(redis: Redis, kind: str) -> int:
+    return int(redis.hlen(pending_key(kind)))
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

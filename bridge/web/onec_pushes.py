@@ -1,0 +1,172 @@
+"""``POST /1c/stock``, ``/1c/prices``, ``/1c/order-status``: updates pushed by 1C.
+
+1C calls these from configurator code whose HTTP connection retries nothing and often has no timeout, so
+the answer must come at once and mean exactly one thing. The handler only checks and stores: 202 once the
+body is in Redis and a flush job is queued, 4xx for a body that changes nothing, 503 when the bridge cannot
+take it (not configured, Redis down). The check is ``bridge.updates.intake.fast`` for uniform bodies (a 50,000-item
+push in a few tens of milliseconds) and the full validation for the rest and for every refusal. The body is
+sent to Redis before the check, so that Redis stores it meanwhile, and is only put on the inbox once it
+passes (``bridge.updates.inbox``); the flush splits it into coalesced updates before it sends them.
+The shop is never called inline; the slow, rate-limited work happens in the flush.
+
+Order of checks: configured (503), caller's address (403), token (401), media type (415), size (413),
+encoding and JSON Schema (400), then storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bridge.ops import telemetry
+from bridge.queue import SHOP_QUEUE
+from bridge.updates import inbox
+from bridge.updates.flush import ACTION, FLUSH, marker_key
+from bridge.updates.intake.fast import items_if_valid
+from bridge.updates.intake.models import KINDS
+from bridge.updates.intake.validation import InvalidPayload, validate
+from bridge.web.bodies import BodyError, decode_text, media_type, read_body
+from bridge.web.clientip import allowed, client_ip
+from bridge.web.responses import not_configured, problem, redis_down
+
+log = logging.getLogger("bridge.web.onec")
+
+JSON_TYPES = {"application/json", ""}  # 1C's HTTPЗапрос sends no Content-Type unless told to
+
+
+def presented_tokens(request: Request) -> list[str]:
+    """The tokens the caller offers: ``Authorization: Bearer …`` and/or ``X-Api-Token``."""
+    tokens = []
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        tokens.append(value.strip())
+    header = request.headers.get("x-api-token", "").strip()
+    if header:
+        tokens.append(header)
+    return tokens
+
+
+def token_accepted(offered: list[str], expected: str) -> bool:
+    """Constant-time compare of each offered token; no early exit that would time the match."""
+    wanted = expected.encode()
+    accepted = False
+    for token in offered:
+        accepted |= hmac.compare_digest(token.encode(), wanted)
+    return accepted
+
+
+def _refusal(request: Request) -> Response | None:
+    """The answer for a caller that may not send updates, or None when it may."""
+    settings = request.app.state.settings
+    missing = settings.missing_for("1C inbound")
+    if missing or not settings.inbound_token.get_secret_value():
+        return not_configured(missing or ["BRIDGE_INBOUND_TOKEN"], "receiving updates from 1C")
+    address = client_ip(request, settings.trusted_proxy_networks)
+    if not allowed(address, settings.allowed_networks):
+        log.warning("1C call from %s refused: not in BRIDGE_INBOUND_ALLOWED_IPS", address or "an unknown address")
+        return problem(
+            403, "forbidden", f"{address or 'this address'} may not call the bridge (BRIDGE_INBOUND_ALLOWED_IPS)"
+        )
+    offered = presented_tokens(request)
+    if not token_accepted(offered, settings.inbound_token.get_secret_value()):
+        log.warning("1C call from %s refused: %s token", address, "wrong" if offered else "no")
+        response = problem(
+            401, "unauthorized", "send the bridge's token as Authorization: Bearer <token> or X-Api-Token: <token>"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bridge"'
+        return response
+    return None
+
+
+def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of ``POST /1c/<kind>``."""
+
+    async def receive(request: Request) -> Response:
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
+        state = request.app.state
+        media, charset = media_type(request)
+        if media not in JSON_TYPES:
+            return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
+        try:
+            body = await read_body(request, state.settings.max_body_bytes)
+            if _plain_utf8(body, charset):  # stored as it came, and checked without decoding it first
+                stored, text = body, None
+            else:
+                text = decode_text(body, charset)
+                stored = text.encode("utf-8")
+        except BodyError as exc:
+            return problem(exc.status, exc.error, exc.message)
+        try:
+            async with inbox.StagedBody(state.redis, kind, stored) as staged:  # Redis stores it during the check
+                decoded = items_if_valid(kind, body if text is None else text)
+                if decoded is None:  # not a uniform body, or not a valid one: the full check lists every problem
+                    accepted = len(validate(kind, decode_text(body, charset) if text is None else text).items)
+                    decoded = []
+                else:
+                    accepted = len(decoded)
+                seq = await staged.keep()
+            batch = f"{kind}-{seq}"
+            # Two independent writes, waited for together. Should the flush not be queued (503), the body is
+            # on the inbox all the same and the sweep queues its flush, so recording it as accepted is true.
+            await asyncio.gather(
+                state.enqueuer.enqueue_once_async(
+                    state.redis, queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION,
+                    func=FLUSH, args=(kind,), kind="flush", entity=kind,
+                ),
+                telemetry.inbound_push(  # items counter + sync log, one round trip; never raises
+                    state.redis, kind=kind, accepted=accepted, batch=batch, max_entries=state.settings.sync_log_max
+                ),
+            )  # fmt: skip
+        except BodyError as exc:
+            return problem(exc.status, exc.error, exc.message)
+        except InvalidPayload as exc:
+            details = [{"path": p.path, "message": p.message} for p in exc.problems]
+            message = (
+                f"the body does not match the schema of /1c/{kind} ({len(details)} problem(s)); nothing was accepted"
+            )
+            return problem(400, "invalid_payload", message, details=details)
+        except (RedisError, OSError) as exc:
+            log.error("1C %s update not stored: Redis unavailable (%s)", kind, exc)
+            return redis_down()
+        log.info("1C %s: %d items accepted as batch %s", kind, accepted, batch)
+        return JSONResponse(
+            {"accepted": accepted, "batch": batch}, status_code=202, background=BackgroundTask(_free, decoded)
+        )
+
+    receive.__name__ = f"onec_{kind.replace('-', '_')}"
+    return receive
+
+
+async def _free(items: list[object]) -> None:
+    """Free the decoded items after the answer, a slice at a time.
+
+    Freeing 50,000 items takes a few milliseconds, which 1C need not wait for. Done in one go (``clear``)
+    it would also hold up the next request that long, since no other code runs meanwhile; in slices, that
+    request is read in between.
+    """
+    while items:
+        del items[-_FREE_SLICE:]
+        await asyncio.sleep(0)
+
+
+_FREE_SLICE = 5000
+
+
+def _plain_utf8(body: bytes, charset: str | None) -> bool:
+    """The body can be stored as it came: UTF-8 without a BOM (what the flush reads)."""
+    return charset in (None, "utf-8", "utf8") and not body.startswith(codecs.BOM_UTF8)
+
+
+def routes() -> list[Route]:
+    return [Route(f"/1c/{kind}", endpoint(kind), methods=["POST"]) for kind in KINDS]
