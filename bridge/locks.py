@@ -25,7 +25,7 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from bridge.errors import TransientError
+from bridge.errors import Cause, TransientError
 
 _log = logging.getLogger("bridge.locks")
 
@@ -134,11 +134,13 @@ class ConcurrencyLimit:
 
     @contextmanager
     def slot(self, timeout: float) -> Iterator[str]:
-        """Hold a slot for the ``with`` block; ``TransientError(kind="busy")`` when none came in time."""
+        """Hold a slot for the ``with`` block; ``TransientError(cause=Cause.BUSY)`` when none came in time."""
         token = self.acquire(timeout)
         if token is None:
             raise TransientError(
-                f"all {self.limit} slots for {self.name} stayed taken for {timeout:g} s", kind="busy", retry_after=None
+                f"all {self.limit} slots for {self.name} stayed taken for {timeout:g} s",
+                cause=Cause.BUSY,
+                retry_after=None,
             )
         try:
             yield token

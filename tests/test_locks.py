@@ -126,7 +126,7 @@ def test_slot_raises_busy_when_none_comes(client: redis.Redis) -> None:
     limit = ConcurrencyLimit(client, KEY, 1, lease_seconds=30, name="calls to 1C")
     with limit.slot(timeout=0), pytest.raises(TransientError) as caught, limit.slot(timeout=0.05):
         pass
-    assert caught.value.kind == "busy"
+    assert caught.value.cause == "busy"
     assert "calls to 1C" in str(caught.value)
 
 

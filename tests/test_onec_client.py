@@ -155,7 +155,7 @@ def test_no_free_slot_raises_busy_without_calling_1c(fake: redis.Redis) -> None:
         pytest.raises(TransientError) as caught,
     ):
         client.send_order(DOCUMENT, idempotency_key="300")
-    assert caught.value.kind == "busy"
+    assert caught.value.cause == "busy"
     assert recorder.requests == []
 
 

@@ -18,7 +18,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bridge import runtime
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.orders.job import CANCEL, SAVE, queue_order, sync_order
 from bridge.queue import ORDERS_QUEUE
 from bridge.queue.retry import retry_delay
@@ -140,8 +140,8 @@ def test_a_locked_1c_reschedules_and_gives_up_only_after_the_window(rt: Runtime,
 
 
 def test_busy_retries_soon_and_unavailable_waits_long(rt: Runtime) -> None:
-    busy = [retry_delay(rt, TransientError("x", kind="busy"), attempt) for attempt in range(8)]
-    down = [retry_delay(rt, TransientError("x", kind="unavailable"), attempt) for attempt in range(8)]
+    busy = [retry_delay(rt, TransientError("x", cause=Cause.BUSY), attempt) for attempt in range(8)]
+    down = [retry_delay(rt, TransientError("x", cause=Cause.UNAVAILABLE), attempt) for attempt in range(8)]
     assert max(busy) <= 30 * 1.2
     assert busy[0] <= 1.2
     assert down[0] >= 5 * 0.8

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from bridge import keys
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.shop import (
     BatchResult,
     CallRecord,
@@ -104,7 +104,7 @@ def everything_about(error: BaseException) -> str:
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "kind"),
+    ("status", "error", "cause"),
     [
         (503, "QUERY_LIMIT_EXCEEDED", "rate_limited"),
         (429, "OPERATION_TIME_LIMIT", "paused"),
@@ -118,10 +118,10 @@ def everything_about(error: BaseException) -> str:
         (200, "OVERLOAD_LIMIT", "overload"),
     ],
 )
-def test_transient_errors(status: int, error: Any, kind: str) -> None:
+def test_transient_errors(status: int, error: Any, cause: str) -> None:
     found = classify("sale.order.get", status, {"error": error, "error_description": "x"})
     assert isinstance(found, ShopTransientError) and isinstance(found, TransientError)
-    assert found.kind == kind
+    assert found.cause == cause
     assert found.code == str(error)
     assert found.status == status
     assert found.method == "sale.order.get"
@@ -179,9 +179,9 @@ def test_success_is_not_an_error() -> None:
 
 
 def test_errors_survive_pickling() -> None:
-    error = ShopTransientError("shop busy", method="batch", kind="paused", retry_after=12.0, code="X", status=429)
+    error = ShopTransientError("shop busy", method="batch", cause=Cause.PAUSED, retry_after=12.0, code="X", status=429)
     copy = pickle.loads(pickle.dumps(error))
-    assert (type(copy), str(copy), copy.kind, copy.retry_after, copy.method, copy.code, copy.status) == (
+    assert (type(copy), str(copy), copy.cause, copy.retry_after, copy.method, copy.code, copy.status) == (
         ShopTransientError,
         "shop busy",
         "paused",
@@ -232,7 +232,7 @@ def test_html_502_is_transient(make_client: Callable[..., ShopClient]) -> None:
     client = make_client(Recorder(page))
     with pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.get", {"id": 1})
-    assert caught.value.kind == "unavailable" and caught.value.status == 502
+    assert caught.value.cause == "unavailable" and caught.value.status == 502
     assert_no_secret(everything_about(caught.value))
 
 
@@ -243,7 +243,7 @@ def test_timeout_is_transient_and_hides_the_url(make_client: Callable[..., ShopC
     client = make_client(hang)
     with pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.get", {"id": 1})
-    assert caught.value.kind == "unavailable" and caught.value.status is None
+    assert caught.value.cause == "unavailable" and caught.value.status is None
     assert "no answer within 30s" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__context__ is None
     assert_no_secret(everything_about(caught.value))
@@ -268,7 +268,7 @@ def test_real_connection_refused(fake_redis: fakeredis.FakeRedis) -> None:
     url = f"http://127.0.0.1:{port}/rest/1/{KEY}/"
     with ShopClient(url, redis=fake_redis, timeout=2) as client, pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.get")
-    assert caught.value.kind == "unavailable"
+    assert caught.value.cause == "unavailable"
     assert_no_secret(everything_about(caught.value), repr(client))
 
 
@@ -360,7 +360,7 @@ def test_query_limit_gives_up_after_max_retries(make_client: Callable[..., ShopC
     with pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.list")
     assert len(recorder.requests) == 4
-    assert caught.value.kind == "rate_limited"
+    assert caught.value.cause == "rate_limited"
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
 
 
@@ -370,12 +370,12 @@ def test_operation_time_limit_pauses_the_method(make_client: Callable[..., ShopC
     client = make_client(recorder)
     with pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.list")
-    assert caught.value.kind == "paused"
+    assert caught.value.cause == "paused"
     assert caught.value.retry_after == pytest.approx(100, abs=2)
     assert client.pauses.paused_until("sale.order.list") == pytest.approx(reset)
     with pytest.raises(ShopTransientError) as again:
         client.call("sale.order.list")
-    assert again.value.kind == "paused" and again.value.retry_after == pytest.approx(100, abs=2)
+    assert again.value.cause == "paused" and again.value.retry_after == pytest.approx(100, abs=2)
     assert len(recorder.requests) == 1
     # Other methods keep working.
     assert client.result("sale.order.get") is True
@@ -404,11 +404,11 @@ def test_overload_pauses_everything(make_client: Callable[..., ShopClient]) -> N
     client = make_client(recorder)
     with pytest.raises(ShopTransientError) as caught:
         client.call("sale.order.list")
-    assert caught.value.kind == "overload" and caught.value.retry_after == pytest.approx(600)
+    assert caught.value.cause == "overload" and caught.value.retry_after == pytest.approx(600)
     for method in ("sale.order.get", "catalog.price.update"):
         with pytest.raises(ShopTransientError) as blocked:
             client.call(method)
-        assert blocked.value.kind == "overload"
+        assert blocked.value.cause == "overload"
     with pytest.raises(ShopTransientError):
         client.batch({"a": ("sale.order.get", {"id": 1})})
     assert len(recorder.requests) == 1
@@ -451,7 +451,7 @@ def test_batch_sends_commands_and_parses_the_answer(make_client: Callable[..., S
     assert isinstance(result.errors["bad"], ShopPermanentError)
     assert result.errors["bad"].method == "catalog.price.update"
     assert str(result.errors["bad"]) == "shop answered catalog.price.update: error 0 Required fields: price, currency"
-    assert isinstance(result.errors["busy"], ShopTransientError) and result.errors["busy"].kind == "unavailable"
+    assert isinstance(result.errors["busy"], ShopTransientError) and result.errors["busy"].cause == "unavailable"
 
 
 def test_batch_tolerates_php_empty_maps_and_lists(make_client: Callable[..., ShopClient]) -> None:
@@ -476,7 +476,7 @@ def test_batch_is_not_sent_when_a_method_inside_is_paused(make_client: Callable[
     client.pauses.pause("catalog.price.update", time.time() + 60)
     with pytest.raises(ShopTransientError) as caught:
         client.batch({"a": ("sale.order.get", {"id": 1}), "b": ("catalog.price.update", {"id": 1})})
-    assert caught.value.kind == "paused" and caught.value.retry_after == pytest.approx(60, abs=2)
+    assert caught.value.cause == "paused" and caught.value.retry_after == pytest.approx(60, abs=2)
     assert "catalog.price.update" in str(caught.value)
     assert recorder.requests == []
 
@@ -486,7 +486,7 @@ def test_batch_command_hitting_the_operating_limit_pauses_its_method(make_client
     recorder = Recorder(answer)
     client = make_client(recorder)
     result = client.batch({"a": ("sale.order.list", {})})
-    assert isinstance(result.errors["a"], ShopTransientError) and result.errors["a"].kind == "paused"
+    assert isinstance(result.errors["a"], ShopTransientError) and result.errors["a"].cause == "paused"
     assert client.pauses.paused_until("sale.order.list") is not None
 
 
@@ -642,12 +642,12 @@ def test_operation_time_limit_pauses_the_method_for_every_client(
     shop.pause_method("sale.order.list", 120)
     with pytest.raises(ShopTransientError) as caught:
         shop_client.call("sale.order.list")
-    assert caught.value.kind == "paused"
+    assert caught.value.cause == "paused"
     assert caught.value.retry_after == pytest.approx(120, abs=3)
     sent = len(shop.requests)
     with ShopClient(shop.url, redis=real_redis) as other, pytest.raises(ShopTransientError) as again:
         other.call("sale.order.list", {"select": ["id"]})
-    assert again.value.kind == "paused"
+    assert again.value.cause == "paused"
     assert len(shop.requests) == sent
     assert shop_client.result("sale.status.list")  # other methods are not paused
 
@@ -656,11 +656,11 @@ def test_overload_limit_pauses_all_calls(shop: ShopEmulator, shop_client: ShopCl
     shop.set_overload(True)
     with pytest.raises(ShopTransientError) as caught:
         shop_client.call("sale.status.list")
-    assert caught.value.kind == "overload"
+    assert caught.value.cause == "overload"
     shop.set_overload(False)
     with pytest.raises(ShopTransientError) as again:
         shop_client.call("catalog.store.list")
-    assert again.value.kind == "overload"
+    assert again.value.cause == "overload"
     assert len(shop.requests) == 1
 
 
@@ -693,7 +693,7 @@ def test_emulator_errors_and_legacy_200(shop: ShopEmulator, shop_client: ShopCli
     shop.fail_next("sale.order.get", error="INTERNAL_SERVER_ERROR", status=500)
     with pytest.raises(ShopTransientError) as legacy:
         shop_client.call("sale.order.get", {"id": 1})
-    assert legacy.value.status == 200 and legacy.value.kind == "unavailable"
+    assert legacy.value.status == 200 and legacy.value.cause == "unavailable"
 
 
 def test_wrong_webhook_key_is_permanent_and_never_shown(

@@ -3,7 +3,7 @@
 It never raises for what 1C (or the network) did: every HTTP answer and every timeout or refused connection
 becomes an ``Answer`` whose outcome the job acts on, so that the decision "retry, wait or give up" lives in
 one place (``answers.classify``) rather than in exception handlers. The one exception is
-``TransientError(kind="busy")`` when no concurrency slot came in time: then 1C was never called.
+``TransientError(cause=Cause.BUSY)`` when no concurrency slot came in time: then 1C was never called.
 
 At most ``concurrency`` calls are in flight across all processes (``ConcurrencyLimit`` on
 ``keys.ONEC_SLOTS``), because 1C serialises heavy calls on its data locks anyway and a small session pool
@@ -88,7 +88,7 @@ class OnecClient:
         return self.base_url + "orders"
 
     def send_order(self, document: dict[str, Any], idempotency_key: str) -> Answer:
-        """POST the document; the classified answer. Raises only ``TransientError(kind="busy")`` (no slot)."""
+        """POST the document; the classified answer. Raises only ``TransientError(cause=Cause.BUSY)`` (no slot)."""
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": str(idempotency_key)}
         with self.slots.slot(self.slot_timeout):

@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import LockError
 
 from bridge import keys, runtime
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.locks import renewed
 from bridge.onec.answers import Outcome
 from bridge.ops import telemetry
@@ -69,7 +69,7 @@ def sync_order(order_id: str, action: str = SAVE, *, attempt: int = 0, first_see
     lock = rt.redis.lock(keys.ORDER_LOCK.format(order_id=order_id), timeout=settings.job_lease, thread_local=False)
     if not lock.acquire(blocking=False):
         # Another worker is on this order right now; try again shortly so no event is dropped.
-        busy = TransientError(f"order {order_id} is being synced by another worker", kind="busy")
+        busy = TransientError(f"order {order_id} is being synced by another worker", cause=Cause.BUSY)
         schedule_retry(
             rt, queue=ORDERS_QUEUE, func=SYNC_ORDER, args=(order_id, action), error=busy,
             attempt=0, first_seen=first_seen, kind="order", entity=order_id,
@@ -110,7 +110,7 @@ def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, firs
                     continue
                 _record(rt, order_id, current_action, "failed", gave_up)
                 raise
-            return f"retry ({error.kind})"
+            return f"retry ({error.cause})"
         if finish_pending(rt.redis, marker, token):
             _record(rt, order_id, current_action, outcome)
             return outcome
@@ -151,7 +151,9 @@ def _wait_for_open_circuit(rt: Runtime) -> None:
     wait = rt.circuit.retry_in()
     if wait > 0 or rt.redis.exists(keys.ONEC_PROBE):
         raise TransientError(
-            f"1C is unavailable since {status.since}: {status.reason}", kind="unavailable", retry_after=wait or None
+            f"1C is unavailable since {status.since}: {status.reason}",
+            cause=Cause.UNAVAILABLE,
+            retry_after=wait or None,
         )
 
 
@@ -166,7 +168,7 @@ def fetch_order(rt: Runtime, order_id: str) -> dict[str, Any] | None:
         raise
     order = result.get("order") if isinstance(result, dict) else None
     if not isinstance(order, dict):
-        raise TransientError(f"sale.order.get for order {order_id} answered without an order", kind="unavailable")
+        raise TransientError(f"sale.order.get for order {order_id} answered without an order", cause=Cause.UNAVAILABLE)
     return order
 
 
@@ -192,7 +194,7 @@ def send(rt: Runtime, order_id: str, document: dict[str, Any], order: dict[str, 
         status = circuit.state()
         raise TransientError(
             f"1C is unavailable since {status.since}: {status.reason}",
-            kind="unavailable",
+            cause=Cause.UNAVAILABLE,
             retry_after=circuit.retry_in(),
         )
     started = time.monotonic()
@@ -220,9 +222,9 @@ def send(rt: Runtime, order_id: str, document: dict[str, Any], order: dict[str, 
     number = document.get(rt.mappings.document.field("Number"), order_id)
     if answer.outcome is Outcome.PERMANENT:
         raise PermanentError(f"1C refused order {number}: {answer.reason}")
-    kind = "busy" if answer.outcome is Outcome.BUSY else "unavailable"
-    retry_after = circuit.retry_in() if kind == "unavailable" else None
-    raise TransientError(f"1C did not take order {number}: {answer.reason}", kind=kind, retry_after=retry_after)
+    cause = Cause.BUSY if answer.outcome is Outcome.BUSY else Cause.UNAVAILABLE
+    retry_after = circuit.retry_in() if cause is Cause.UNAVAILABLE else None
+    raise TransientError(f"1C did not take order {number}: {answer.reason}", cause=cause, retry_after=retry_after)
 
 
 def _remember_version(rt: Runtime, state: str, order: dict[str, Any] | None) -> None:

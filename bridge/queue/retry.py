@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.registry import ScheduledJobRegistry
 
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.queue import CRASH_RETRY, FAILURE_TTL, deadletters
 from bridge.queue.enqueue import new_job_id
 from bridge.runtime import Runtime
@@ -49,7 +49,7 @@ def give_up(error: PermanentError) -> PermanentError:
 def retry_delay(runtime: Runtime, error: TransientError, attempt: int) -> float:
     """Busy peers are retried soon; unavailable ones back off long, never before the peer said it may help."""
     settings = runtime.settings
-    if error.kind == "busy":
+    if error.cause is Cause.BUSY:
         delay = backoff(
             attempt, min_delay=min(1.0, settings.retry_min_delay), max_delay=min(30.0, settings.retry_max_delay)
         )
@@ -91,9 +91,9 @@ def schedule_retry(
     # The sync log shows what waits and why; this log line is the operation's one line.
     runtime.telemetry.job_outcome(
         kind, "retry", entity=kind, entity_id=entity, error=str(error),
-        detail=f"{error.kind}; attempt {attempt + 1}, next in {delay:.1f}s", log_line=False,
+        detail=f"{error.cause}; attempt {attempt + 1}, next in {delay:.1f}s", log_line=False,
     )  # fmt: skip
-    log.info("%s %s: %s (%s); attempt %d, next in %.1f s", kind, entity, error, error.kind, attempt + 1, delay)
+    log.info("%s %s: %s (%s); attempt %d, next in %.1f s", kind, entity, error, error.cause, attempt + 1, delay)
     return delay
 
 

@@ -26,6 +26,7 @@ import httpx
 from redis import Redis
 
 from bridge import __version__
+from bridge.errors import Cause
 from bridge.redaction import safe_url, scrub, webhook_key
 from bridge.shop import batch as batching
 from bridge.shop.batch import MAX_COMMANDS, BatchResult
@@ -209,7 +210,7 @@ class ShopClient:
                 envelope = answer.data if isinstance(answer.data, dict) else {"result": answer.data}
                 self._remember_reset(method, envelope)
                 return envelope
-            if isinstance(error, ShopTransientError) and error.kind == "rate_limited":
+            if isinstance(error, ShopTransientError) and error.cause is Cause.RATE_LIMITED:
                 self.bucket.penalize()
                 delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
                 if attempt < self.max_retries:
@@ -226,13 +227,13 @@ class ShopClient:
         if not isinstance(error, ShopTransientError):
             return
         now = time.time()
-        if error.kind == "paused":
+        if error.cause is Cause.PAUSED:
             until = self._pause_end(method, data, now)
             self.pauses.pause(method, until)
             error.retry_after = until - now
             error.args = (f"{error}; {method} paused for {until - now:.0f}s",)
             log.warning("shop %s: operating time limit reached, paused for %.0fs", method, until - now)
-        elif error.kind == "overload":
+        elif error.cause is Cause.OVERLOAD:
             pause = self.overload_pause
             self.pauses.pause_all(now + pause)
             error.retry_after = pause
@@ -305,7 +306,7 @@ class ShopClient:
             raise ShopTransientError(
                 f"no shop request slot for {method} within {self.max_bucket_wait:g}s",
                 method=method,
-                kind="rate_limited",
+                cause=Cause.RATE_LIMITED,
                 retry_after=exc.wait,
             ) from None
 
@@ -348,13 +349,13 @@ def _paused_error(method: str, pause: Pause) -> ShopTransientError:
         return ShopTransientError(
             f"shop call {method} not sent: all shop calls are paused for {wait:.0f}s more (OVERLOAD_LIMIT)",
             method=method,
-            kind="overload",
+            cause=Cause.OVERLOAD,
             retry_after=wait,
         )
     return ShopTransientError(
         f"shop call {method} not sent: {pause.method} is paused for {wait:.0f}s more (operating time limit)",
         method=method,
-        kind="paused",
+        cause=Cause.PAUSED,
         retry_after=wait,
     )
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bridge.errors import BridgeError, PermanentError, TransientError
+from bridge.errors import BridgeError, Cause, PermanentError, TransientError
 
-# error code (upper-cased) → transient kind. Everything here is worth another try.
-TRANSIENT_CODES: dict[str, str] = {
-    "QUERY_LIMIT_EXCEEDED": "rate_limited",  # 503: the shop's leaky bucket is full
-    "OPERATION_TIME_LIMIT": "paused",  # 429: the method used up its execution time for 10 minutes
-    "OVERLOAD_LIMIT": "overload",  # 503: REST blocked by hand; pause everything
-    "INTERNAL_SERVER_ERROR": "unavailable",
-    "ERROR_UNEXPECTED_ANSWER": "unavailable",
-    "PORTAL_DELETED": "unavailable",  # on-premise: the public part of the site is closed (maintenance)
+# error code (upper-cased) → transient cause. Everything here is worth another try.
+TRANSIENT_CODES: dict[str, Cause] = {
+    "QUERY_LIMIT_EXCEEDED": Cause.RATE_LIMITED,  # 503: the shop's leaky bucket is full
+    "OPERATION_TIME_LIMIT": Cause.PAUSED,  # 429: the method used up its execution time for 10 minutes
+    "OVERLOAD_LIMIT": Cause.OVERLOAD,  # 503: REST blocked by hand; pause everything
+    "INTERNAL_SERVER_ERROR": Cause.UNAVAILABLE,
+    "ERROR_UNEXPECTED_ANSWER": Cause.UNAVAILABLE,
+    "PORTAL_DELETED": Cause.UNAVAILABLE,  # on-premise: the public part of the site is closed (maintenance)
 }
 
 # Codes that no retry can fix: credentials, scope, permissions, a method the site lacks, bad input.
@@ -45,7 +45,7 @@ PERMANENT_CODES: frozenset[str] = frozenset(
 )
 
 # 4xx statuses that mean "later" rather than "never".
-_TRANSIENT_4XX = {408: "unavailable", 425: "unavailable", 429: "paused"}
+_TRANSIENT_4XX = {408: Cause.UNAVAILABLE, 425: Cause.UNAVAILABLE, 429: Cause.PAUSED}
 MAX_DESCRIPTION = 300
 
 
@@ -83,13 +83,13 @@ class ShopPermanentError(ShopError, PermanentError):
 
 
 class ShopTransientError(ShopError, TransientError):
-    """The shop is busy, rate-limited, paused or unreachable; ``kind`` says which."""
+    """The shop is busy, rate-limited, paused or unreachable; ``cause`` says which."""
 
 
 def _restore(cls: type[ShopError], args: tuple[Any, ...], state: dict[str, Any]) -> ShopError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
-    error.__dict__.update(state)
+    error.__setstate__(state)  # TransientError maps the state of older pickles
     return error
 
 
@@ -133,7 +133,7 @@ def error_from_body(method: str, status: int | None, data: dict[str, Any]) -> Sh
     known = code.upper()
     if known in TRANSIENT_CODES:
         return ShopTransientError(
-            message, method=method, code=code, description=description, status=status, kind=TRANSIENT_CODES[known]
+            message, method=method, code=code, description=description, status=status, cause=TRANSIENT_CODES[known]
         )
     if known in PERMANENT_CODES:
         return ShopPermanentError(message, method=method, code=code, description=description, status=status)
@@ -143,13 +143,13 @@ def error_from_body(method: str, status: int | None, data: dict[str, Any]) -> Sh
 def _by_status(method: str, status: int | None, code: str | None, description: str, message: str) -> ShopError:
     fields: dict[str, Any] = {"method": method, "code": code, "description": description, "status": status}
     if status is not None and status >= 500:
-        return ShopTransientError(message, kind="unavailable", **fields)
+        return ShopTransientError(message, cause=Cause.UNAVAILABLE, **fields)
     if status in _TRANSIENT_4XX:
-        return ShopTransientError(message, kind=_TRANSIENT_4XX[status], **fields)
+        return ShopTransientError(message, cause=_TRANSIENT_4XX[status], **fields)
     # 4xx, 3xx, or a legacy HTTP 200 with an unknown (e.g. numeric domain) code: the request itself is wrong.
     return ShopPermanentError(message, **fields)
 
 
 def transport_error(method: str, what: str) -> ShopTransientError:
     """A call that got no HTTP answer at all (timeout, refused connection, broken stream)."""
-    return ShopTransientError(f"shop call {method} failed: {what}", method=method, kind="unavailable")
+    return ShopTransientError(f"shop call {method} failed: {what}", method=method, cause=Cause.UNAVAILABLE)

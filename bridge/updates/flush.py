@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from redis.exceptions import LockError
 
 from bridge import keys, runtime
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.locks import renewed
 from bridge.queue import CRASH_RETRY, FAILURE_TTL, SHOP_QUEUE
 from bridge.queue.enqueue import new_job_id
@@ -99,7 +99,7 @@ def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> st
     settings = rt.settings
     lock = rt.redis.lock(keys.UPDATES_LOCK.format(kind=kind), timeout=settings.job_lease, thread_local=False)
     if not lock.acquire(blocking=False):
-        busy = TransientError(f"{kind} updates are being flushed by another worker", kind="busy")
+        busy = TransientError(f"{kind} updates are being flushed by another worker", cause=Cause.BUSY)
         _retry(rt, kind, busy, 0, first_seen)
         return "deferred"
     try:
@@ -135,7 +135,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             raise give_up(total.fatal)
         if state == "waiting" and waiting is not None:
             _retry(rt, kind, waiting, attempt, first_seen)
-            return f"retry ({waiting.kind}); {_summary(total)}"
+            return f"retry ({waiting.cause}); {_summary(total)}"
         if state == "out of time":
             _continue(rt, kind)
             log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
@@ -159,7 +159,7 @@ def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes) -> str:
             return "fatal"
         if outcomes.waiting:
             stalled = True
-            if any(error.kind != "busy" for _, error in outcomes.waiting):
+            if any(error.cause is not Cause.BUSY for _, error in outcomes.waiting):
                 return "waiting"  # the shop is in trouble: the other rounds would only fail too
     return "waiting" if stalled else "done"
 

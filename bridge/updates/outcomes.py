@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.updates.pending import Entry
 
 log = logging.getLogger("bridge.updates.flush")
@@ -60,7 +60,7 @@ class Outcomes:
     def first_wait(self) -> TransientError | None:
         """The error to schedule the next round by: the shop's trouble before a single stale id's."""
         errors = [error for _, error in self.waiting]
-        return next((e for e in errors if e.kind != "busy"), errors[0] if errors else None)
+        return next((e for e in errors if e.cause is not Cause.BUSY), errors[0] if errors else None)
 
     def merge(self, other: Outcomes) -> None:
         self.applied.extend(other.applied)

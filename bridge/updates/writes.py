@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import Cause, PermanentError, TransientError
 from bridge.shop.client import ShopClient
 from bridge.shop.errors import PERMANENT_CODES, ShopError, ShopTransientError
 from bridge.updates.outcomes import Outcomes
@@ -51,7 +51,7 @@ def judge(outcomes: Outcomes, entries: Sequence[Entry], error: ShopError, what: 
     if isinstance(error, ShopTransientError):
         outcomes.wait(entries, error)
     elif is_fatal(error):
-        outcomes.wait(entries, ShopTransientError(str(error), method=error.method, kind="unavailable"))
+        outcomes.wait(entries, ShopTransientError(str(error), method=error.method, cause=Cause.UNAVAILABLE))
         outcomes.fatal = outcomes.fatal or PermanentError(
             f"the shop refuses {error.method} for every {outcomes.kind} update: {shop_words(error)} "
             f"(code {error.code}); fix the shop's settings or the mappings, then retry this job"
@@ -79,7 +79,7 @@ def run_writes(shop: ShopClient, writes: Sequence[Write], outcomes: Outcomes) ->
             write.stale_on_error()
             outcomes.wait(
                 write.entries,
-                TransientError(f"{write.method} failed with a remembered id; looking it up again", kind="busy"),
+                TransientError(f"{write.method} failed with a remembered id; looking it up again", cause=Cause.BUSY),
             )
         else:
             judge(outcomes, write.entries, error, write.method, **write.details)
