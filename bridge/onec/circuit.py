@@ -24,6 +24,7 @@ from redis import Redis
 
 from bridge import keys
 from bridge.onec.answers import Answer, Outcome
+from bridge.texts import as_text
 
 CLOSED = "closed"
 OPEN = "open"
@@ -119,7 +120,7 @@ class Circuit:
         self._record = redis.register_script(_RECORD)
 
     def state(self) -> CircuitState:
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.ONEC_CIRCUIT).items()}
+        raw = {as_text(k): as_text(v) for k, v in self.redis.hgetall(keys.ONEC_CIRCUIT).items()}
         if raw.get("state") != OPEN:
             return CircuitState(CLOSED, raw.get("since") or None, None, None)
         retry_at = raw.get("retry_at")
@@ -168,7 +169,3 @@ class Circuit:
         if not current.is_open or current.retry_at is None:
             return 0.0
         return max(0.0, current.retry_at - self.clock())
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

@@ -33,6 +33,7 @@ from bridge.ops.notify import Channel, Notice, NotifyError
 from bridge.queue import FAILURE_TTL, QUEUES, deadletters
 from bridge.redaction import scrub
 from bridge.settings import Settings
+from bridge.texts import as_text
 
 log = logging.getLogger("bridge.ops.alerts")
 
@@ -50,12 +51,6 @@ class Condition:
     active: bool
     title: str = ""
     text: str = ""
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 def _since(iso_time: str) -> float | None:
@@ -79,7 +74,7 @@ def _clock(moment: float) -> str:
 
 
 def check_onec(redis: Redis, settings: Settings, now: float) -> Condition:
-    circuit = {_text(k): _text(v) for k, v in redis.hgetall(keys.ONEC_CIRCUIT).items()}
+    circuit = {as_text(k): as_text(v) for k, v in redis.hgetall(keys.ONEC_CIRCUIT).items()}
     since = _since(circuit.get("since", "")) if circuit.get("state") == "open" else None
     if since is None or now - since < settings.alert_onec_down_after:
         return Condition("onec_down", False)
@@ -115,7 +110,7 @@ def check_dead_letters(redis: Redis, settings: Settings, now: float) -> Conditio
 
 
 def check_shop(redis: Redis, settings: Settings, now: float) -> Condition:
-    raw = _text(redis.get(keys.SHOP_PAUSE_ALL))
+    raw = as_text(redis.get(keys.SHOP_PAUSE_ALL))
     until = float(raw) if raw else 0.0
     if until <= now:
         return Condition("shop_blocked", False)
@@ -264,4 +259,4 @@ class Alerts:
 
 def open_incidents(redis: Redis) -> dict[str, dict[str, object]]:
     """The incidents open now, for ``/readyz`` and the CLI."""
-    return {_text(k): json.loads(v) for k, v in redis.hgetall(keys.ALERT_INCIDENTS).items()}
+    return {as_text(k): json.loads(v) for k, v in redis.hgetall(keys.ALERT_INCIDENTS).items()}

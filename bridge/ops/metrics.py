@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 
 from bridge import keys
 from bridge.queue import QUEUES
+from bridge.texts import as_text
 
 LABEL_SEP = "\x1f"
 FIELD_SEP = "\x1e"
@@ -120,10 +121,6 @@ async def count_items_async(redis: Any, kind: str, n: int) -> None:
 # -- reading back --------------------------------------------------------------------------------------------
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-
-
 def _split(field: str, size: int) -> list[str]:
     return field.split(LABEL_SEP) if size else []
 
@@ -131,7 +128,7 @@ def _split(field: str, size: int) -> list[str]:
 def _counter(name: str, raw: dict[Any, Any]) -> Metric:
     spec = SPECS[name]
     family = CounterMetricFamily(name, spec.help, labels=list(spec.labels))
-    for field, value in sorted((_text(k), float(_text(v))) for k, v in raw.items()):
+    for field, value in sorted((as_text(k), float(as_text(v))) for k, v in raw.items()):
         values = _split(field, len(spec.labels))
         if len(values) == len(spec.labels):
             family.add_metric(values, value)
@@ -142,12 +139,12 @@ def _histogram(name: str, raw: dict[Any, Any]) -> Metric:
     spec = SPECS[name]
     series: dict[str, tuple[list[float], list[float]]] = {}
     for key, value in raw.items():
-        labels, _, part = _text(key).rpartition(FIELD_SEP)
+        labels, _, part = as_text(key).rpartition(FIELD_SEP)
         counts, total = series.setdefault(labels, ([0.0] * (len(spec.buckets) + 1), [0.0]))
         if part == "sum":
-            total[0] = float(_text(value))
+            total[0] = float(as_text(value))
         elif part.isdigit() and int(part) < len(counts):
-            counts[int(part)] += float(_text(value))
+            counts[int(part)] += float(as_text(value))
     family = HistogramMetricFamily(name, spec.help, labels=list(spec.labels))
     for labels, (counts, total) in sorted(series.items()):
         values = _split(labels, len(spec.labels))
@@ -166,7 +163,7 @@ def _age(enqueued_at: Any, now: float) -> float:
     if not enqueued_at:
         return 0.0
     try:
-        stamp = datetime.fromisoformat(_text(enqueued_at).replace("Z", "+00:00")).timestamp()
+        stamp = datetime.fromisoformat(as_text(enqueued_at).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
     return max(0.0, now - stamp)
@@ -221,12 +218,12 @@ class BridgeCollector(Collector):
                 ("failed", failed),
             ):
                 depth.add_metric([queue, state], float(count))
-            oldest_ids.append((queue, _text(head) if head is not None else None))
+            oldest_ids.append((queue, as_text(head) if head is not None else None))
         yield depth
 
-        circuit = {_text(k): _text(v) for k, v in results.pop(0).items()}
+        circuit = {as_text(k): as_text(v) for k, v in results.pop(0).items()}
         waits, wait_seconds, paused_all = results.pop(0)
-        alerts = sorted(_text(a) for a in results.pop(0))
+        alerts = sorted(as_text(a) for a in results.pop(0))
 
         pipe = self.redis.pipeline(transaction=False)
         for _queue, job_id in oldest_ids:

@@ -21,6 +21,7 @@ from redis import Redis
 
 from bridge import keys
 from bridge.scripts import LUA_SPLIT, pack_blob
+from bridge.texts import as_text
 
 ENTITY_MAX = 200
 ENTITY_TTL = 30 * 24 * 3600
@@ -180,13 +181,9 @@ end
 )
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-
-
 def _entry(stream_id: bytes | str, raw: dict[Any, Any]) -> Entry:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-    sid = _text(stream_id)
+    fields = {as_text(k): as_text(v) for k, v in raw.items()}
+    sid = as_text(stream_id)
     ms = fields.get("ms")
     return Entry(
         peer=fields.get("peer", "?"),

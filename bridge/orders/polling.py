@@ -30,6 +30,7 @@ from bridge.ops import metrics
 from bridge.ops.synclog import Entry
 from bridge.orders.job import queue_order, state_key
 from bridge.runtime import Runtime
+from bridge.texts import as_text
 
 log = logging.getLogger("bridge.orders.polling")
 
@@ -45,12 +46,6 @@ def _parse(stamp: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def list_params(since: datetime) -> dict[str, Any]:
@@ -71,7 +66,7 @@ def needs_sync(rt: Runtime, order_id: str, updated: str) -> bool:
     pipe.hmget(state_key(order_id), ["updated", "seen"])
     pipe.get(keys.POLL_QUEUED.format(order_id=order_id))
     (delivered, seen), polled = pipe.execute()
-    return updated not in {_text(delivered), _text(seen), _text(polled)}
+    return updated not in {as_text(delivered), as_text(seen), as_text(polled)}
 
 
 def poll_orders(rt: Runtime) -> int:
@@ -81,7 +76,7 @@ def poll_orders(rt: Runtime) -> int:
         return 0
     started = time.monotonic()
     try:
-        watermark = _parse(_text(rt.redis.get(keys.POLL_WATERMARK)) or "")
+        watermark = _parse(as_text(rt.redis.get(keys.POLL_WATERMARK)) or "")
         since = (watermark - OVERLAP) if watermark else datetime.now(UTC) - FIRST_LOOKBACK
         seen = queued = 0
         newest = watermark

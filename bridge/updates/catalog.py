@@ -20,15 +20,12 @@ from typing import Any
 from bridge import keys
 from bridge.runtime import Runtime
 from bridge.shop.lists import ListCommand, chunked, run_lists
+from bridge.texts import as_text
 
 PRODUCT_TTL = 24 * 3600
 STORES_TTL = 300
 
 ProductRef = tuple[str, str]  # ("id" | "xml" | "sku", value) as 1C gave it
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def find_products(rt: Runtime, refs: Iterable[ProductRef]) -> dict[ProductRef, int]:
@@ -94,7 +91,7 @@ def article_field(rt: Runtime) -> str | None:
     cache_key = keys.CACHE_ARTICLE_PROPERTY.format(iblock_id=lookup.iblock_id, code=lookup.article_property)
     cached = rt.redis.get(cache_key)
     if cached is not None:
-        return _text(cached) or None
+        return as_text(cached) or None
     params = {"select": ["id", "code"], "filter": {"iblockId": lookup.iblock_id, "code": lookup.article_property}}
     rows = list(rt.shop.list_all("catalog.productProperty.list", params, "productProperties"))
     if not rows or rows[0].get("id") is None:
