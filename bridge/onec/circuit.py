@@ -15,10 +15,10 @@ one Lua script, so concurrent workers never interleave a read and a write.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Final, Literal
 
 from redis import Redis
 
@@ -26,8 +26,8 @@ from bridge import keys
 from bridge.onec.answers import Answer, Outcome
 from bridge.texts import as_text
 
-CLOSED = "closed"
-OPEN = "open"
+CLOSED: Final = "closed"
+OPEN: Final = "open"
 
 # KEYS[1] circuit hash, KEYS[2] probe key.  ARGV[1] now (unix s), ARGV[2] probe ttl (ms).
 # Returns 1 when the caller may call 1C (closed, or open and this caller won the due probe), else 0.
@@ -92,6 +92,21 @@ class CircuitState:
     def is_open(self) -> bool:
         return self.state == OPEN
 
+    @classmethod
+    def from_hash(cls, raw: Mapping[bytes | str, bytes | str]) -> CircuitState:
+        """The state stored in ``keys.ONEC_CIRCUIT`` (``HGETALL``, bytes or text); an empty hash is closed.
+
+        The one reader of the hash's layout: ``Circuit.state`` and the status readers of ``/readyz``,
+        ``/metrics`` and the alerts (``bridge.ops.status``), which fetch it in their own pipelines.
+        """
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
+        if fields.get("state") != OPEN:
+            return cls(CLOSED, fields.get("since") or None, None, None)
+        retry_at = fields.get("retry_at")
+        return cls(
+            OPEN, fields.get("since") or None, fields.get("reason") or None, float(retry_at) if retry_at else None
+        )
+
 
 class Circuit:
     """The shared open/closed state of 1C, with one prober at a time and doubling probe delays.
@@ -120,13 +135,7 @@ class Circuit:
         self._record = redis.register_script(_RECORD)
 
     def state(self) -> CircuitState:
-        raw = {as_text(k): as_text(v) for k, v in self.redis.hgetall(keys.ONEC_CIRCUIT).items()}
-        if raw.get("state") != OPEN:
-            return CircuitState(CLOSED, raw.get("since") or None, None, None)
-        retry_at = raw.get("retry_at")
-        return CircuitState(
-            OPEN, raw.get("since") or None, raw.get("reason") or None, float(retry_at) if retry_at else None
-        )
+        return CircuitState.from_hash(self.redis.hgetall(keys.ONEC_CIRCUIT))
 
     def allow(self) -> bool:
         """True when the caller may call 1C: the circuit is closed, or open and this caller won the due probe.

@@ -7,7 +7,6 @@ says so (503), rather than being open.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from typing import Any
@@ -20,26 +19,13 @@ from starlette.routing import Route
 
 from bridge.ops import synclog
 from bridge.queue import deadletters
+from bridge.web.auth import admin_bearer, guarded
 from bridge.web.bodies import BodyError, load_json, read_body
-from bridge.web.responses import not_configured, problem, redis_down
+from bridge.web.responses import problem, redis_down
 
 MAX_RETRY_BODY = 1024 * 1024
 ENTITY = r"^[a-z][a-z0-9_-]{0,31}$"
 JOB_ID = r"^[A-Za-z0-9_-]{1,200}$"  # what RQ allows in a job id; anything else cannot be one
-
-
-def _refusal(request: Request) -> Response | None:
-    """None when the request carries the admin token; else the answer to give (503 off, 401 wrong)."""
-    token = request.app.state.settings.admin_token
-    secret = token.get_secret_value() if token is not None else ""
-    if not secret:
-        return not_configured(["BRIDGE_ADMIN_TOKEN"], "the admin API")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), secret.encode()):
-        response = problem(401, "unauthorized", "send Authorization: Bearer <BRIDGE_ADMIN_TOKEN>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="bridge admin"'
-        return response
-    return None
 
 
 def _limit(request: Request, default: int = 100, most: int = 1000) -> int | Response:
@@ -49,9 +35,8 @@ def _limit(request: Request, default: int = 100, most: int = 1000) -> int | Resp
     return int(raw)
 
 
+@guarded(admin_bearer)
 async def failed_list(request: Request) -> Response:
-    if (refusal := _refusal(request)) is not None:
-        return refusal
     limit = _limit(request, 1000, 10_000)
     if isinstance(limit, Response):
         return limit
@@ -74,10 +59,9 @@ async def _retry(request: Request, ids: list[str] | None) -> Response:
     return JSONResponse(report.as_dict())
 
 
+@guarded(admin_bearer)
 async def failed_retry(request: Request) -> Response:
     """Body ``{"ids": ["order-300-…", …]}`` or ``{"all": true}``."""
-    if (refusal := _refusal(request)) is not None:
-        return refusal
     try:
         body = await read_body(request, MAX_RETRY_BODY)
     except BodyError as exc:
@@ -99,9 +83,8 @@ async def failed_retry(request: Request) -> Response:
     return await _retry(request, ids)
 
 
+@guarded(admin_bearer)
 async def failed_retry_one(request: Request) -> Response:
-    if (refusal := _refusal(request)) is not None:
-        return refusal
     job_id = request.path_params["job_id"]
     response = await _retry(request, [job_id])
     if isinstance(response, JSONResponse) and json.loads(bytes(response.body)).get("missing"):
@@ -109,10 +92,9 @@ async def failed_retry_one(request: Request) -> Response:
     return response
 
 
+@guarded(admin_bearer)
 async def sync_log(request: Request) -> Response:
     """``?entity=order&id=300&limit=100``: newest first; ``entity`` alone filters the recent global log."""
-    if (refusal := _refusal(request)) is not None:
-        return refusal
     entity = request.query_params.get("entity") or None
     entity_id = request.query_params.get("id") or None
     if entity is not None and not re.match(ENTITY, entity):

@@ -9,15 +9,14 @@ sent to Redis before the check, so that Redis stores it meanwhile, and is only p
 passes (``bridge.updates.inbox``); the flush splits it into coalesced updates before it sends them.
 The shop is never called inline; the slow, rate-limited work happens in the flush.
 
-Order of checks: configured (503), caller's address (403), token (401), media type (415), size (413),
-encoding and JSON Schema (400), then storage.
+Order of checks: configured (503), caller's address (403), token (401) (the guard, ``bridge.web.auth``), then
+media type (415), size (413), encoding and JSON Schema (400), then storage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -34,66 +33,19 @@ from bridge.updates.flush import ACTION, FLUSH, marker_key
 from bridge.updates.intake.fast import items_if_valid
 from bridge.updates.intake.models import KINDS
 from bridge.updates.intake.validation import InvalidPayload, validate
+from bridge.web.auth import guarded, onec_pusher
 from bridge.web.bodies import BodyError, decode_text, media_type, read_body
-from bridge.web.clientip import allowed, client_ip
-from bridge.web.responses import not_configured, problem, redis_down
+from bridge.web.responses import problem, redis_down
 
 log = logging.getLogger("bridge.web.onec")
 
 JSON_TYPES = {"application/json", ""}  # 1C's HTTPЗапрос sends no Content-Type unless told to
 
 
-def presented_tokens(request: Request) -> list[str]:
-    """The tokens the caller offers: ``Authorization: Bearer …`` and/or ``X-Api-Token``."""
-    tokens = []
-    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        tokens.append(value.strip())
-    header = request.headers.get("x-api-token", "").strip()
-    if header:
-        tokens.append(header)
-    return tokens
-
-
-def token_accepted(offered: list[str], expected: str) -> bool:
-    """Constant-time compare of each offered token; no early exit that would time the match."""
-    wanted = expected.encode()
-    accepted = False
-    for token in offered:
-        accepted |= hmac.compare_digest(token.encode(), wanted)
-    return accepted
-
-
-def _refusal(request: Request) -> Response | None:
-    """The answer for a caller that may not send updates, or None when it may."""
-    settings = request.app.state.settings
-    missing = settings.missing_for("1C inbound")
-    if missing or not settings.inbound_token.get_secret_value():
-        return not_configured(missing or ["BRIDGE_INBOUND_TOKEN"], "receiving updates from 1C")
-    address = client_ip(request, settings.trusted_proxy_networks)
-    if not allowed(address, settings.allowed_networks):
-        log.warning("1C call from %s refused: not in BRIDGE_INBOUND_ALLOWED_IPS", address or "an unknown address")
-        return problem(
-            403, "forbidden", f"{address or 'this address'} may not call the bridge (BRIDGE_INBOUND_ALLOWED_IPS)"
-        )
-    offered = presented_tokens(request)
-    if not token_accepted(offered, settings.inbound_token.get_secret_value()):
-        log.warning("1C call from %s refused: %s token", address, "wrong" if offered else "no")
-        response = problem(
-            401, "unauthorized", "send the bridge's token as Authorization: Bearer <token> or X-Api-Token: <token>"
-        )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="bridge"'
-        return response
-    return None
-
-
 def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
     """The handler of ``POST /1c/<kind>``."""
 
     async def receive(request: Request) -> Response:
-        refusal = _refusal(request)
-        if refusal is not None:
-            return refusal
         state = request.app.state
         media, charset = media_type(request)
         if media not in JSON_TYPES:
@@ -145,7 +97,7 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
         )
 
     receive.__name__ = f"onec_{kind.replace('-', '_')}"
-    return receive
+    return guarded(onec_pusher)(receive)
 
 
 async def _free(items: list[object]) -> None:

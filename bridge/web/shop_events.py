@@ -6,7 +6,6 @@ answer fast. It never calls the shop or 1C: the order job fetches the order's cu
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
@@ -16,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from bridge.orders.job import CANCEL, SAVE, order_work
 from bridge.shop.phpquery import QueryError, parse
+from bridge.web.auth import shop_refusal
 from bridge.web.bodies import BodyError, decode_text, load_json, media_type, read_body
 from bridge.web.responses import not_configured, problem, redis_down
 
@@ -29,15 +29,6 @@ ACTIONS = {
 }
 FORM_TYPES = {"application/x-www-form-urlencoded", ""}
 MAX_ORDER_ID_DIGITS = 18
-
-
-def token_matches(given: str, accepted: list[str]) -> bool:
-    """Constant-time against every accepted token (several allow rotation); no early exit."""
-    given_bytes = given.encode()
-    matched = False
-    for token in accepted:
-        matched |= hmac.compare_digest(given_bytes, token.encode())
-    return matched
 
 
 def parse_event(body: bytes, kind: str, charset: str | None) -> dict[str, Any]:
@@ -92,10 +83,8 @@ async def shop_events(request: Request) -> Response:
     except BodyError as exc:
         return problem(exc.status, exc.error, exc.message)
 
-    token = _field(data, "auth", "application_token")
-    if not isinstance(token, str) or not token_matches(token, state.shop_tokens):
-        log.warning("shop event refused: wrong or missing auth[application_token]")
-        return problem(401, "unauthorized", "auth[application_token] does not match BRIDGE_SHOP_APP_TOKENS")
+    if (refusal := shop_refusal(_field(data, "auth", "application_token"), state.shop_tokens)) is not None:
+        return refusal
 
     event = data.get("event")
     if not isinstance(event, str) or not event.strip():
