@@ -28,12 +28,11 @@ from datetime import UTC, datetime
 from redis import Redis
 
 from bridge import keys
-from bridge.ops import metrics
+from bridge.ops import metrics, status
 from bridge.ops.notify import Channel, Notice, NotifyError
-from bridge.queue import FAILURE_TTL, QUEUES, deadletters
+from bridge.queue import deadletters
 from bridge.redaction import scrub
 from bridge.settings import Settings
-from bridge.texts import as_text
 
 log = logging.getLogger("bridge.ops.alerts")
 
@@ -53,14 +52,6 @@ class Condition:
     text: str = ""
 
 
-def _since(iso_time: str) -> float | None:
-    try:
-        moment = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
 def _minutes(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -74,11 +65,11 @@ def _clock(moment: float) -> str:
 
 
 def check_onec(redis: Redis, settings: Settings, now: float) -> Condition:
-    circuit = {as_text(k): as_text(v) for k, v in redis.hgetall(keys.ONEC_CIRCUIT).items()}
-    since = _since(circuit.get("since", "")) if circuit.get("state") == "open" else None
+    circuit = status.circuit(redis)
+    since = status.open_since(circuit)
     if since is None or now - since < settings.alert_onec_down_after:
         return Condition("onec_down", False)
-    reason = circuit.get("reason") or "no reason given"
+    reason = circuit.reason or "no reason given"
     return Condition(
         "onec_down",
         True,
@@ -92,9 +83,7 @@ def check_dead_letters(redis: Redis, settings: Settings, now: float) -> Conditio
     threshold, window = settings.alert_dead_letters, settings.alert_dead_letters_window
     if threshold <= 0:
         return Condition("dead_letters", False)
-    # A failed job's score in RQ's registry is its failure time plus its failure TTL (the same for all ours).
-    low = now - window + FAILURE_TTL
-    recent = sum(int(redis.zcount(f"rq:failed:{queue}", low, "+inf")) for queue in QUEUES)
+    recent = status.failed_since(redis, now - window)
     if recent == 0:
         return Condition("dead_letters", False)
     if recent < threshold:
@@ -110,9 +99,8 @@ def check_dead_letters(redis: Redis, settings: Settings, now: float) -> Conditio
 
 
 def check_shop(redis: Redis, settings: Settings, now: float) -> Condition:
-    raw = as_text(redis.get(keys.SHOP_PAUSE_ALL))
-    until = float(raw) if raw else 0.0
-    if until <= now:
+    until = status.shop_paused_until(redis, now)
+    if until is None:
         return Condition("shop_blocked", False)
     return Condition(
         "shop_blocked",
@@ -258,5 +246,5 @@ class Alerts:
 
 
 def open_incidents(redis: Redis) -> dict[str, dict[str, object]]:
-    """The incidents open now, for ``/readyz`` and the CLI."""
-    return {as_text(k): json.loads(v) for k, v in redis.hgetall(keys.ALERT_INCIDENTS).items()}
+    """The incidents open now (the snapshot of ``bridge.ops.status`` holds them too)."""
+    return status.open_alerts(redis)

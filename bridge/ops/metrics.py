@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -31,6 +29,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bridge import keys
+from bridge.ops import status
 from bridge.queue import QUEUES
 from bridge.texts import as_text
 
@@ -159,113 +158,69 @@ def _histogram(name: str, raw: dict[Any, Any]) -> Metric:
     return family
 
 
-def _age(enqueued_at: Any, now: float) -> float:
-    if not enqueued_at:
-        return 0.0
-    try:
-        stamp = datetime.fromisoformat(as_text(enqueued_at).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-    return max(0.0, now - stamp)
-
-
-def _iso_age(value: str | None, now: float) -> float:
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, now - datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0.0
-
-
 class BridgeCollector(Collector):
-    """Reads every figure from Redis at scrape time, in three pipelined round trips."""
+    """Reads every figure from Redis at scrape time, in three pipelined round trips: the counters and
+    histograms, then the live state (``bridge.ops.status``, the snapshot ``/readyz`` shows too)."""
 
     def __init__(self, redis: Redis, queues: Iterable[str] = QUEUES) -> None:
         self.redis = redis
         self.queues = tuple(queues)
 
     def collect(self) -> Iterator[Metric]:
-        now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for name, spec in SPECS.items():
             key = keys.METRIC_COUNTER if spec.kind == "counter" else keys.METRIC_HISTOGRAM
             pipe.hgetall(key.format(name=name))
-        for queue in self.queues:
-            pipe.llen(f"rq:queue:{queue}")
-            pipe.zcard(f"rq:scheduled:{queue}")
-            pipe.zcard(f"rq:wip:{queue}")
-            pipe.zcard(f"rq:failed:{queue}")
-            pipe.lindex(f"rq:queue:{queue}", 0)
-        pipe.hgetall(keys.ONEC_CIRCUIT)
-        pipe.mget([keys.SHOP_WAITS, keys.SHOP_WAIT_SECONDS, keys.SHOP_PAUSE_ALL])
-        pipe.hkeys(keys.ALERT_INCIDENTS)
         results = pipe.execute()
-
-        for name, spec in SPECS.items():
-            raw = results.pop(0)
+        for (name, spec), raw in zip(SPECS.items(), results, strict=True):
             yield _counter(name, raw) if spec.kind == "counter" else _histogram(name, raw)
 
+        snapshot = status.read(self.redis, self.queues)
         depth = GaugeMetricFamily("bridge_queue_jobs", "Jobs per queue and state.", labels=["queue", "state"])
-        oldest_ids: list[tuple[str, str | None]] = []
-        for queue in self.queues:
-            waiting, scheduled, started, failed, head = results[:5]
-            del results[:5]
-            for state, count in (
-                ("waiting", waiting),
-                ("scheduled", scheduled),
-                ("started", started),
-                ("failed", failed),
-            ):
-                depth.add_metric([queue, state], float(count))
-            oldest_ids.append((queue, as_text(head) if head is not None else None))
-        yield depth
-
-        circuit = {as_text(k): as_text(v) for k, v in results.pop(0).items()}
-        waits, wait_seconds, paused_all = results.pop(0)
-        alerts = sorted(as_text(a) for a in results.pop(0))
-
-        pipe = self.redis.pipeline(transaction=False)
-        for _queue, job_id in oldest_ids:
-            if job_id:
-                pipe.hget(f"rq:job:{job_id}", "enqueued_at")
-            else:
-                pipe.echo("")
-        stamps = pipe.execute()
         age = GaugeMetricFamily(
             "bridge_queue_oldest_job_age_seconds", "Age of the oldest job waiting in each queue.", labels=["queue"]
         )
-        for (queue, _job_id), stamp in zip(oldest_ids, stamps, strict=True):
-            age.add_metric([queue], _age(stamp, now))
+        for queue in snapshot.queues:
+            for state, count in (
+                ("waiting", queue.waiting),
+                ("scheduled", queue.scheduled),
+                ("started", queue.started),
+                ("failed", queue.failed),
+            ):
+                depth.add_metric([queue.name, state], float(count))
+            age.add_metric([queue.name], queue.oldest_waiting_seconds or 0.0)
+        yield depth
         yield age
 
-        is_open = circuit.get("state") == "open"
         yield GaugeMetricFamily(
             "bridge_onec_circuit_open",
             "1 while the 1C circuit is open (1C unavailable).",
-            value=1.0 if is_open else 0.0,
+            value=1.0 if snapshot.circuit.is_open else 0.0,
         )
         yield GaugeMetricFamily(
             "bridge_onec_circuit_open_seconds",
             "How long the 1C circuit has been open; 0 while closed.",
-            value=_iso_age(circuit.get("since"), now) if is_open else 0.0,
+            value=snapshot.circuit_open_seconds,
         )
         yield CounterMetricFamily(
             "bridge_shop_ratelimit_waits",
             "Shop calls that waited for the shared leaky bucket.",
-            value=float(waits or 0),
+            value=float(snapshot.shop.waits),
         )
         yield CounterMetricFamily(
             "bridge_shop_ratelimit_wait_seconds",
             "Seconds spent waiting for the shared leaky bucket.",
-            value=float(wait_seconds or 0),
+            value=snapshot.shop.wait_seconds,
         )
-        paused = paused_all is not None and float(paused_all) > now
         yield GaugeMetricFamily(
-            "bridge_shop_paused", "1 while all shop calls are paused (OVERLOAD_LIMIT).", value=1.0 if paused else 0.0
+            "bridge_shop_paused",
+            "1 while all shop calls are paused (OVERLOAD_LIMIT).",
+            value=1.0 if snapshot.shop.paused_until is not None else 0.0,
         )
-        open_alerts = GaugeMetricFamily("bridge_alert_open", "1 for each alert incident open now.", labels=["alert"])
-        for name in alerts:
+        open_alerts = GaugeMetricFamily(
+            "bridge_alert_open", "1 for each alert incident open snapshot.", labels=["alert"]
+        )
+        for name in sorted(snapshot.alerts):
             open_alerts.add_metric([label_value(name)], 1.0)
         yield open_alerts
 

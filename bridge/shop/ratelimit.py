@@ -193,7 +193,13 @@ class MethodPauses:
 
     @staticmethod
     def _future(value: bytes | str | None) -> float | None:
-        if value is None:
-            return None
-        until = float(value)
-        return until if until > time.time() else None
+        return pause_end(value)
+
+
+def pause_end(value: bytes | str | None, now: float | None = None) -> float | None:
+    """When a stored pause (``keys.SHOP_PAUSE``, ``keys.SHOP_PAUSE_ALL``) ends, if it is still in force at
+    ``now``; for readers that fetch the value in their own pipeline (``bridge.ops.status``)."""
+    if value is None:
+        return None
+    until = float(value)
+    return until if until > (time.time() if now is None else now) else None
