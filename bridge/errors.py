@@ -8,6 +8,7 @@ down, busy or rate-limited). Peer clients raise subclasses of these; the job lay
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class BridgeError(Exception):
@@ -48,9 +49,8 @@ class TransientError(BridgeError):
         self.cause = Cause(cause)
         self.retry_after = retry_after
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        # Errors pickled before causes had a name stored the word as ``kind``.
-        if "kind" in state and "cause" not in state:
-            state = dict(state)
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        state = dict(state or {})
+        if "kind" in state and "cause" not in state:  # pickled before the cause had its name
             state["cause"] = Cause(str(state.pop("kind")))
         self.__dict__.update(state)

@@ -23,6 +23,7 @@ from bridge.ops import status
 from bridge.queue import ORDERS_QUEUE, QUEUES, SHOP_QUEUE
 from bridge.settings import Settings
 from bridge.shop.ratelimit import MethodPauses
+from bridge.texts import as_text
 from bridge.web.app import create_app
 
 SINCE = "2026-01-01T00:00:00+00:00"
@@ -64,7 +65,7 @@ def test_readyz_and_metrics_report_the_same_ages_and_circuit(redis_url: str, red
     oldest = ready["queues"][ORDERS_QUEUE]["oldest_waiting_seconds"]
     job_id = redis.lindex(Queue(ORDERS_QUEUE, connection=redis).key, 0)
     assert job_id is not None
-    enqueued = Queue(ORDERS_QUEUE, connection=redis).fetch_job(job_id.decode())
+    enqueued = Queue(ORDERS_QUEUE, connection=redis).fetch_job(as_text(job_id))
     assert enqueued is not None and enqueued.enqueued_at is not None
     assert oldest == pytest.approx(state - enqueued.enqueued_at.timestamp(), abs=0.001)
     assert found[("bridge_queue_oldest_job_age_seconds", (("queue", ORDERS_QUEUE),))] == oldest
