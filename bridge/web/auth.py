@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,14 +53,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Request], Awaitable[Response | None]]
 
 
-def same_secret(offered: Iterable[str], accepted: Iterable[str]) -> bool:
+def same_secret(offered: Sequence[str], accepted: Iterable[str]) -> bool:
     """True when any offered secret equals any accepted one, in time that does not depend on which."""
-    wanted = [secret.encode() for secret in accepted]
     matched = False
-    for given in offered:
-        given_bytes = given.encode()
-        for secret in wanted:
-            matched |= hmac.compare_digest(given_bytes, secret)
+    for secret in accepted:
+        wanted = secret.encode()
+        for given in offered:
+            matched |= hmac.compare_digest(given.encode(), wanted)
     return matched
 
 
