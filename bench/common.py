@@ -479,10 +479,6 @@ def run_load(
     return run_python_load(url, duration=duration, connections=connections, env=env)
 
 
-def http_post(client: httpx.Client, url: str, body: bytes, content_type: str) -> httpx.Response:
-    return client.post(url, content=body, headers={"Content-Type": content_type})
-
-
 def poll(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.01) -> Any:
     """Like the tests' ``wait_for`` but with a finer poll, for timing."""
     deadline = time.monotonic() + timeout
