@@ -39,7 +39,7 @@ from tests.peers import shop as shop_module  # noqa: E402
 from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app  # noqa: E402
 from tests.peers.redis_server import RedisServer  # noqa: E402
 from tests.peers.server import LiveServer, free_port, run_app  # noqa: E402
-from tests.peers.shop import ShopEmulator, create_shop_app  # noqa: E402
+from tests.peers.shop import ShopEmulator, catalog, create_shop_app  # noqa: E402
 from tests.processes import BridgeProcess, wait_for, wait_http  # noqa: E402
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "shop_events.lua"
@@ -166,7 +166,7 @@ class TimedShop(ShopEmulator):
         if not isinstance(filters, dict):
             return rows.values()
         for key, value in filters.items():
-            operator, named = shop_module._split_key(str(key))
+            operator, named = shop_module.split_key(str(key))
             if named != field or operator not in ("=", "@"):
                 continue
             cached = self._indexes.get(name)
@@ -175,7 +175,7 @@ class TimedShop(ShopEmulator):
                 for row in rows.values():
                     index[str(row.get(field))].append(row)
                 cached = self._indexes[name] = (len(rows), index)
-            wanted = {str(v) for v in shop_module._as_list(value)} if isinstance(value, list | dict) else {str(value)}
+            wanted = {str(v) for v in shop_module.as_list(value)} if isinstance(value, list | dict) else {str(value)}
             return [row for v in wanted for row in cached[1].get(v, [])]
         return rows.values()
 
@@ -186,10 +186,14 @@ class TimedShop(ShopEmulator):
     def _product_list(self, params: dict[str, Any]) -> Any:
         raw_filter = params.get("filter")
         if not isinstance(raw_filter, dict) or "@xmlId" not in raw_filter:
-            return super()._product_list(params)  # its own checks and answer for every other shape
-        super()._product_list({**params, "filter": {**raw_filter, "@xmlId": []}})  # the same checks, no rows
+            return catalog.product_list(self, params)  # its own checks and answer for every other shape
+        catalog.product_list(self, {**params, "filter": {**raw_filter, "@xmlId": []}})  # the same checks, no rows
         rows = self._narrowed("product", self.products, "xmlId", params)
         return shop_module.list_answer(rows, params, key="products", fields=shop_module.PRODUCT_FIELDS, dynamic=True)
+
+    METHODS = ShopEmulator.METHODS.replacing(
+        {"catalog.storeproduct.list": _store_product_list, "catalog.product.list": _product_list}
+    )
 
     def handle(self, user_id: str, code: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         arrived = time.time()
@@ -473,10 +477,6 @@ def run_load(
     if client == "wrk" or (client == "auto" and shutil.which("wrk")):
         return run_wrk(url, duration=duration, connections=connections, env=env)
     return run_python_load(url, duration=duration, connections=connections, env=env)
-
-
-def http_post(client: httpx.Client, url: str, body: bytes, content_type: str) -> httpx.Response:
-    return client.post(url, content=body, headers={"Content-Type": content_type})
 
 
 def poll(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.01) -> Any:

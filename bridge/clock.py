@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from bridge import keys, runtime
 from bridge.errors import BridgeError
@@ -80,10 +81,8 @@ def _guarded(what: str, work: Callable[..., object], *args: object) -> None:
         log.exception("clock %s failed unexpectedly", what)
 
 
-def _keep_leadership(leader: object, leading: bool) -> bool:
-    from redis.lock import Lock
-
-    assert isinstance(leader, Lock)
+def _keep_leadership(leader: Lock, leading: bool) -> bool:
+    """Renew the lock we hold, or try to take it; whether this clock leads for the next tick."""
     if leading:
         try:
             leader.reacquire()

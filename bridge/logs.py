@@ -53,10 +53,15 @@ def configure(settings: Settings, process: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()
     # uvicorn and rq configure their own handlers; route them through ours (and its filter) instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "rq", "rq.worker", "rq.scheduler"):
         lib = logging.getLogger(name)
         lib.handlers = []
         lib.propagate = True
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries of ``_QUIET`` at WARNING, whatever the root level: their INFO lines carry URLs."""
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

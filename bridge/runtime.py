@@ -2,7 +2,8 @@
 
 RQ jobs are plain functions importable by path, so they cannot take clients as arguments. They call
 ``current()`` instead. Clients are created lazily: a forking worker's parent never opens an HTTP
-connection that its children would then share. Tests ``install()`` a runtime with their own transports.
+connection that its children would then share. Tests ``install()`` a runtime built from their own settings
+(pointing at the emulators) and ``install(None)`` afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
 
 if TYPE_CHECKING:
-    import httpx
     from rq import Queue
 
     from bridge.mappings import Mappings
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     redis: Redis
-    shop_transport: httpx.BaseTransport | None = None
-    onec_transport: httpx.BaseTransport | None = None
     pid: int = field(default_factory=os.getpid)
 
     @classmethod
@@ -65,7 +63,6 @@ class Runtime:
             rate=self.settings.shop_rate,
             burst=self.settings.shop_burst,
             timeout=self.settings.shop_timeout,
-            transport=self.shop_transport,
             on_call=self.telemetry.shop_call,
             overload_pause=self.settings.shop_overload_pause,
         )
@@ -90,7 +87,6 @@ class Runtime:
             timeout=self.settings.onec_timeout,
             redis=self.redis,
             concurrency=self.settings.onec_concurrency,
-            transport=self.onec_transport,
         )
 
     @cached_property
@@ -113,7 +109,7 @@ class Runtime:
     def forked(self) -> Runtime:
         """A copy for a forked child: same settings, Redis pool (redis-py resets it per pid) and mappings,
         but no HTTP client of the parent's."""
-        child = Runtime(self.settings, self.redis, self.shop_transport, self.onec_transport)
+        child = Runtime(self.settings, self.redis)
         if "mappings" in self.__dict__:
             child.__dict__["mappings"] = self.__dict__["mappings"]
         return child

@@ -7,10 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from bridge import logs
 from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app
 from tests.peers.redis_server import RedisServer
 from tests.peers.server import run_app
 from tests.peers.shop import ShopEmulator, create_shop_app
+
+# As in every bridge process (``logs.configure``): a test that lowers the root level to DEBUG and looks for
+# secrets in the records then sees what a process would write, not httpx's request lines with the URL.
+logs.quiet_libraries()
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def test_counters_from_two_clients_add_up(redis: Redis, redis_url: str) -> None:
     other = Redis.from_url(redis_url)  # another process, as far as Redis can tell
     metrics.inc(redis, "bridge_shop_events", ("ONSALEORDERSAVED", "accepted"))
     metrics.inc(other, "bridge_shop_events", ("ONSALEORDERSAVED", "accepted"), 2)
-    metrics.count_items(other, "stock", 250)
+    metrics.inc(other, "bridge_onec_items", ("stock",), 250)
     found = samples(redis)
     assert found[("bridge_shop_events_total", (("event", "ONSALEORDERSAVED"), ("outcome", "accepted")))] == 3
     assert found[("bridge_onec_items_total", (("kind", "stock"),))] == 250

@@ -6,6 +6,7 @@ not re-sent, what a deletion sends, when it gives up, how long it waits.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator
@@ -117,7 +118,7 @@ def test_a_status_without_a_1c_name_is_a_dead_letter_naming_it(rt: Runtime, shop
     order = shop.add_order(status="D")
     statuses = dict(rt.mappings.statuses)
     del statuses["D"]
-    object.__setattr__(rt.mappings, "statuses", statuses)
+    rt.mappings = dataclasses.replace(rt.mappings, statuses=statuses)
     queue_order(rt, str(order["id"]))
     run_queued(rt)
     failed = FailedJobRegistry(ORDERS_QUEUE, connection=rt.redis)

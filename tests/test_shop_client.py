@@ -614,6 +614,7 @@ def test_batch_errors_come_back_per_command(shop: ShopEmulator, shop_client: Sho
     assert shop.amount(product, store) == 3
 
 
+@pytest.mark.slow  # about 10 s: 60 calls at the shop's real rate
 def test_calls_stay_under_the_shop_rate_limit(shop: ShopEmulator, real_redis: redis.Redis) -> None:
     shop.set_rate_limit(5, burst=10)
     records: list[CallRecord] = []
@@ -664,6 +665,7 @@ def test_overload_limit_pauses_all_calls(shop: ShopEmulator, shop_client: ShopCl
     assert len(shop.requests) == 1
 
 
+@pytest.mark.slow  # about 6 s: two clients share one bucket at the real rate
 def test_two_processes_share_the_rate_limit(shop: ShopEmulator, redis_url: str) -> None:
     shop.set_rate_limit(5, burst=10)
     outcomes: list[str] = []

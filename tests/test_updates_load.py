@@ -45,6 +45,7 @@ def is_write(request: tuple[str, dict[str, Any]]) -> bool:
     )
 
 
+@pytest.mark.slow  # about 15-30 s: ten thousand items through the real flush
 def test_ten_thousand_stock_items_end_as_the_last_value_per_key_in_few_requests(env: UpdatesEnv, shop: Any) -> None:
     rng = random.Random(20241122)
     for n in range(0, PRODUCTS, 10):  # some records exist already, a few with the value 1C will send

@@ -17,7 +17,6 @@ sent after its token was checked), never from secrets, and are cut to ``MAX_LABE
 from __future__ import annotations
 
 import bisect
-import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,7 +25,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
-from redis.exceptions import RedisError
 
 from bridge import keys
 from bridge.ops import status
@@ -97,24 +95,6 @@ def observe(pipe: Any, name: str, labels: Sequence[object], value: float) -> Non
     key = keys.METRIC_HISTOGRAM.format(name=name)
     pipe.hincrby(key, f"{field}{FIELD_SEP}{index}", 1)
     pipe.hincrbyfloat(key, f"{field}{FIELD_SEP}sum", float(value))
-
-
-def count_items(redis: Redis, kind: str, n: int) -> None:
-    """Count ``n`` items accepted from 1C (``kind``: stock, prices, order-status). Sync clients.
-
-    Never raises: the items are already accepted, and a lost count is not worth failing the answer.
-    """
-    if n:
-        with contextlib.suppress(RedisError, OSError):
-            inc(redis, "bridge_onec_items", (kind,), n)
-
-
-async def count_items_async(redis: Any, kind: str, n: int) -> None:
-    """The same for ``redis.asyncio`` clients, as the web handlers hold."""
-    if n:
-        key = keys.METRIC_COUNTER.format(name="bridge_onec_items")
-        with contextlib.suppress(RedisError, OSError):
-            await redis.hincrby(key, _labels_field("bridge_onec_items", (kind,)), n)
 
 
 # -- reading back --------------------------------------------------------------------------------------------

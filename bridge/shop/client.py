@@ -42,8 +42,6 @@ from bridge.shop.ratelimit import BucketTimeout, LeakyBucket, MethodPauses, Paus
 from bridge.tls import client_context
 
 log = logging.getLogger("bridge.shop")
-# httpx logs every request with its full URL at INFO; that URL contains the webhook key.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 HEADROOM = 0.1  # our bucket holds 10 % fewer requests than the shop's burst, so jitter rarely meets a 503
 RATE_HEADROOM = 0.01  # and drains 1 % slower: the spare burst absorbs jitter, a slower rate only costs speed
