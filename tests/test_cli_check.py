@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bridge.mappings import DEFAULTS_DIR
 from tests.processes import ROOT
 
 
@@ -19,7 +20,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subp
 
 
 def test_check_passes_on_the_shipped_mappings() -> None:
-    result = run("check", env={"BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings")})
+    result = run("check", env={"BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR)})
     assert result.returncode == 0, result.stderr
     assert "settings and mappings are valid" in result.stdout
     assert "BRIDGE_SHOP_URL" in result.stdout  # says which features are off

@@ -11,6 +11,7 @@ import pytest
 
 from bridge.mappings import (
     DEFAULT_STATUSES,
+    DEFAULTS_DIR,
     SCHEMA_DIR,
     MappingError,
     Mappings,
@@ -20,8 +21,7 @@ from bridge.mappings import (
     load_mappings,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "mappings"
+SHIPPED = DEFAULTS_DIR
 
 
 def write(directory: Path, name: str, text: str) -> Path:
