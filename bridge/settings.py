@@ -320,8 +320,12 @@ def unknown_variables(names: Iterable[str]) -> list[str]:
     for name in sorted(set(names)):
         if not name.upper().startswith("BRIDGE_") or name.upper() in known:
             continue
-        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        # Compared without the prefix, which every name shares and which would make any two look alike.
+        by_rest: dict[str, str] = {}
+        for known_name in sorted(known):  # BRIDGE_PORT before PORT: a BRIDGE_ name is told a BRIDGE_ name
+            by_rest.setdefault(known_name.removeprefix("BRIDGE_"), known_name)
+        close = difflib.get_close_matches(name.upper().removeprefix("BRIDGE_"), list(by_rest), n=1, cutoff=0.6)
+        hint = f"; did you mean {by_rest[close[0]]}?" if close else ""
         warnings.append(f"{name}: not a setting of the bridge, ignored{hint}")
     return warnings
 

@@ -23,9 +23,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     from bridge.health import Found, check_clock, check_web, check_worker, find_process
 
     settings = load_or_explain()
-    found = find_process()
-    if args.kind is not None:
-        found = found if found is not None and found.kind == args.kind else Found(args.kind)
+    # Named, the kind is checked for any process of this host (its pids unknown); else the one found here.
+    found = Found(args.kind) if args.kind is not None else find_process()
     if found is None:
         print("bridge health: no bridge process (web, worker, clock or serve) runs here", file=sys.stderr)
         return 1
