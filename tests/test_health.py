@@ -26,7 +26,12 @@ def health(kind: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_") and k != "PORT"}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "bridge", "health", kind], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "bridge", "health", kind],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
