@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the emulators live in tests/peers; make them importable however we are run
     sys.path.insert(0, str(ROOT))
 
+from bridge.mappings import DEFAULTS_DIR  # noqa: E402
 from bridge.shop import phpquery  # noqa: E402
 from tests.peers import shop as shop_module  # noqa: E402
 from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app  # noqa: E402
@@ -230,7 +231,7 @@ def bridge_env(p: Peers, port: int, **overrides: str) -> dict[str, str]:
         "BRIDGE_ONEC_URL": p.onec.url,
         "BRIDGE_ONEC_USER": p.onec.user,
         "BRIDGE_ONEC_PASSWORD": p.onec.password,
-        "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+        "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
         "BRIDGE_POLL_INTERVAL": "0",
         "BRIDGE_HOST": "127.0.0.1",
         "PORT": str(port),

@@ -2,13 +2,17 @@
 
 Leadership is a Redis lock renewed every tick, so if the leader dies another clock takes over within the
 lock's lifetime, and two clocks started by mistake never both poll or both alert (``bridge.ops.alerts`` is
-evaluated every tick by the leader only).
+evaluated every tick by the leader only). Every clock, leading or not, also writes a heartbeat each tick
+(``keys.CLOCK_HEARTBEAT``, named by host and pid), which is what ``bridge health`` reads in a clock container.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +35,17 @@ log = logging.getLogger("bridge.clock")
 LEADER_TTL = 30.0
 TICK = 1.0
 SWEEP_INTERVAL = 5.0  # 1C updates left pending without a flush (a crash between write and queue) wait no longer
+HEARTBEAT_TTL = 2 * LEADER_TTL  # a clock whose last beat is older than LEADER_TTL is stuck; gone after this
+
+
+def clock_name() -> str:
+    """This clock among all clocks: host and pid, as ``bridge health`` finds them in its container."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(connection: Redis, name: str, leading: bool) -> None:
+    value = json.dumps({"at": time.time(), "leading": leading})
+    connection.set(keys.CLOCK_HEARTBEAT.format(clock=name), value, ex=int(HEARTBEAT_TTL))
 
 
 def run_clock(settings: Settings, connection: Redis, stop: threading.Event | None = None) -> None:
@@ -46,11 +61,13 @@ def run_clock(settings: Settings, connection: Redis, stop: threading.Event | Non
     next_orphans = 0.0
     orphans = OrphanSweep(rt)  # pending work whose RQ job vanished (see bridge.queue.orphans)
     leading = False
+    name = clock_name()
     if settings.poll_interval == 0:
         log.info("order polling is off (BRIDGE_POLL_INTERVAL=0)")
     while not stop.is_set():
         try:
             leading = _keep_leadership(leader, leading)
+            beat(connection, name, leading)
             now = time.monotonic()
             if leading and settings.poll_interval > 0 and now >= next_poll:
                 next_poll = now + settings.poll_interval
@@ -66,6 +83,8 @@ def run_clock(settings: Settings, connection: Redis, stop: threading.Event | Non
         except (BridgeError, RedisError, OSError) as exc:
             log.warning("clock: %s", exc)
         stop.wait(TICK)
+    with contextlib.suppress(RedisError):
+        connection.delete(keys.CLOCK_HEARTBEAT.format(clock=name))
     if leading:
         with contextlib.suppress(LockError, RedisError):
             leader.release()

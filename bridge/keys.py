@@ -23,8 +23,9 @@ ONEC_CIRCUIT = PREFIX + "onec:circuit"  # hash: state, since, reason, retry_at, 
 ONEC_PROBE = PREFIX + "onec:probe"  # lock held by the one call that tests an open circuit
 ONEC_SLOTS = PREFIX + "onec:slots"  # zset: lease token → expiry time; list ONEC_SLOTS + ":doorbell" wakes waiters
 
-# Clock: one leader at a time.
+# Clock: one leader at a time; every clock (leader or standby) beats each tick, for ``bridge health``.
 CLOCK_LEADER = PREFIX + "clock:leader"
+CLOCK_HEARTBEAT = PREFIX + "clock:heartbeat:{clock}"  # str, expires: JSON {"at": unix time, "leading": bool}
 
 # Polling: how far the shop has been read, and which order versions a poll already queued.
 POLL_WATERMARK = PREFIX + "poll:watermark"  # str: ISO dateUpdate of the newest order seen

@@ -1,18 +1,26 @@
 """Settings from the environment (prefix ``BRIDGE_``) and ``.env``.
 
-The names of the contract are fixed: deployment tooling sets them. A missing required setting disables only
-the feature that needs it (see ``missing_for``), so a half-configured bridge still starts and says what is
-missing instead of crashing.
+The names are fixed: deployment tooling sets them. A missing required setting disables only the feature that
+needs it (see ``missing_for``), so a half-configured bridge still starts and says what is missing instead of
+crashing. A setting that is given but wrong (a URL without a scheme, a port out of range, an unknown log
+level) is refused here, so every process and ``bridge check`` stop at start with one plain line per problem
+(``bridge.cli.common``) instead of failing later in the middle of work. The messages never repeat a URL: the
+shop's and the alert webhook's carry their key, and Redis' may carry a password.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
+import re
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # What each feature needs, in the words an operator sees in ``bridge check`` and in 503 answers.
@@ -25,9 +33,50 @@ FEATURE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WEB_SCHEMES = ("http", "https")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+TELEGRAM_API = "https://api.telegram.org"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,15})://")
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _url_text(value: object) -> str | None:
+    """The text of a URL setting; empty means unset, as if the variable were not there."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def url_problem(url: str, schemes: tuple[str, ...], *, needs_host: bool = True) -> str | None:
+    """What is wrong with ``url`` in plain words, without repeating any of it but its scheme."""
+    wanted = ", ".join(f"{s}://" for s in schemes[:-1]) + f" or {schemes[-1]}://"
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return f"must start with {wanted}"
+    if scheme.group(1).lower() not in schemes:
+        return f"must start with {wanted}, not {scheme.group(1)}://"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        return "is not a valid URL (look at the host and the port)"
+    if needs_host and not parts.hostname:
+        return f"must name a host after {scheme.group(1)}://"
+    return None
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be a port number from 1 to 65535, got {value}")
     return value
 
 
@@ -65,7 +114,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
 
     host: str = "0.0.0.0"
-    port: int = Field(8000, validation_alias=AliasChoices("PORT", "BRIDGE_PORT"))
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "BRIDGE_PORT"))  # 1-65535
     log_format: str = "text"
     log_level: str = "INFO"
 
@@ -85,11 +134,11 @@ class Settings(BaseSettings):
     alert_dead_letters: int = Field(5, ge=0)  # 0 turns the dead-letter alert off
     alert_dead_letters_window: float = Field(3600.0, gt=0)
     alert_webhook_url: SecretStr | None = None  # chat webhooks (Slack, Mattermost) carry their key in the URL
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_url: str = TELEGRAM_API
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     smtp_host: str | None = None
-    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_port: int = 587  # 1-65535
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str | None = None
@@ -101,19 +150,63 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("shop_url", mode="before")
+    @field_validator("shop_url", "onec_url", mode="before")
     @classmethod
-    def _trailing_slash(cls, value: object) -> object:
-        if isinstance(value, str) and value and not value.endswith("/"):
-            return value + "/"
-        return value
+    def _base_url(cls, value: object) -> object:
+        """A base that method names are appended to: http(s) with a host, ending in a slash."""
+        text = _url_text(value)
+        if text is None:
+            return None
+        problem = url_problem(text, WEB_SCHEMES)
+        if problem:
+            raise ValueError(problem)
+        return text if text.endswith("/") else text + "/"
 
-    @field_validator("onec_url", mode="before")
+    @field_validator("alert_webhook_url", "telegram_api_url", mode="before")
     @classmethod
-    def _onec_trailing_slash(cls, value: object) -> object:
-        if isinstance(value, str) and value and not value.endswith("/"):
-            return value + "/"
-        return value or None
+    def _web_url(cls, value: object, info: ValidationInfo) -> object:
+        text = _url_text(value)
+        if text is None:  # empty: unset, which for Telegram means its public API
+            return TELEGRAM_API if info.field_name == "telegram_api_url" else None
+        problem = url_problem(text, WEB_SCHEMES)
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        text = _url_text(value)
+        if text is None:
+            return None
+        problem = url_problem(text, REDIS_SCHEMES, needs_host=False)  # redis:// alone means localhost
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    @field_validator("port", "smtp_port")
+    @classmethod
+    def _valid_port(cls, value: int) -> int:
+        return _port(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        level = "WARNING" if level == "WARN" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value.strip()[:20]!r}")
+        return level
+
+    @field_validator("retry_max_delay")
+    @classmethod
+    def _max_delay_not_below_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("retry_min_delay")
+        if low is not None and value < low:
+            raise ValueError(f"must not be less than BRIDGE_RETRY_MIN_DELAY ({low:g})")
+        return value
 
     @field_validator("inbound_allowed_ips", "trusted_proxies")
     @classmethod
@@ -202,3 +295,47 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the settings afresh; tests pass overrides instead of touching the environment."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def known_variables() -> frozenset[str]:
+    """Every environment variable the settings read (``PORT`` and ``BRIDGE_PORT`` both name the port)."""
+    names: set[str] = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(Settings.model_config.get("env_prefix", "") + name.upper())
+    return frozenset(names)
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """A warning for each ``BRIDGE_*`` name that no setting reads, with the closest known name.
+
+    The settings ignore unknown names (deployment tooling sets more than the bridge reads), so without
+    this a misspelt ``BRIDGE_SHOP_ULR`` would leave the shop off in silence.
+    """
+    known = known_variables()
+    warnings: list[str] = []
+    for name in sorted(set(names)):
+        if not name.upper().startswith("BRIDGE_") or name.upper() in known:
+            continue
+        # Compared without the prefix, which every name shares and which would make any two look alike.
+        by_rest: dict[str, str] = {}
+        for known_name in sorted(known):  # BRIDGE_PORT before PORT: a BRIDGE_ name is told a BRIDGE_ name
+            by_rest.setdefault(known_name.removeprefix("BRIDGE_"), known_name)
+        close = difflib.get_close_matches(name.upper().removeprefix("BRIDGE_"), list(by_rest), n=1, cutoff=0.6)
+        hint = f"; did you mean {by_rest[close[0]]}?" if close else ""
+        warnings.append(f"{name}: not a setting of the bridge, ignored{hint}")
+    return warnings
+
+
+def given_variables(env_file: Path | str | None = ".env") -> list[str]:
+    """The names set in the environment and in the ``.env`` file: what ``unknown_variables`` looks through."""
+    names = list(os.environ)
+    path = Path(env_file) if env_file else None
+    if path is not None and path.is_file():
+        from dotenv import dotenv_values
+
+        names.extend(dotenv_values(path))
+    return names

@@ -7,9 +7,9 @@ from typing import Any
 from redis import Redis
 
 from bridge import runtime
+from bridge.mappings import DEFAULTS_DIR
 from bridge.settings import Settings, load_settings
 from bridge.worker import build_worker
-from tests.processes import ROOT
 
 
 def emulator_settings(redis_url: str, shop: Any, onec: Any, **overrides: Any) -> Settings:
@@ -20,7 +20,7 @@ def emulator_settings(redis_url: str, shop: Any, onec: Any, **overrides: Any) ->
         "onec_url": onec.url,
         "onec_user": onec.user,
         "onec_password": onec.password,
-        "mappings_dir": ROOT / "mappings",
+        "mappings_dir": DEFAULTS_DIR,
         "retry_min_delay": 0.2,
         "retry_max_delay": 1.0,
         "poll_interval": 0,

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from bridge.mappings import DEFAULTS_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +26,7 @@ def bridge_env(shop: Any, onec: Any, port: int, redis_url: str | None = None, **
         "BRIDGE_ONEC_URL": onec.url,
         "BRIDGE_ONEC_USER": onec.user,
         "BRIDGE_ONEC_PASSWORD": onec.password,
-        "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+        "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
         "BRIDGE_RETRY_MIN_DELAY": "0.2",
         "BRIDGE_RETRY_MAX_DELAY": "1",
         "BRIDGE_POLL_INTERVAL": "0",

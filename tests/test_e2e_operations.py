@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from bridge import keys
+from bridge.mappings import DEFAULTS_DIR
 from bridge.ops import synclog
 from bridge.queue import deadletters
 from tests.peers.alert_receivers import AlertReceiver, SmtpServer
@@ -82,7 +83,7 @@ def ops(redis_url: str, shop: Any, onec: Any, tmp_path: Path) -> Iterator[Ops]:
         "BRIDGE_ONEC_PASSWORD": onec.password,
         "BRIDGE_INBOUND_TOKEN": INBOUND_TOKEN,
         "BRIDGE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+        "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
         "BRIDGE_RETRY_MIN_DELAY": "0.2",
         "BRIDGE_RETRY_MAX_DELAY": "1",
         "BRIDGE_POLL_INTERVAL": "0",

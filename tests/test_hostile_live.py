@@ -25,12 +25,13 @@ from redis import Redis
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, unsupported_method
 
+from bridge.mappings import DEFAULTS_DIR
 from bridge.web.openapi import document
 from tests.peers.onec import SERVICE_PATH, OnecEmulator, create_onec_app
 from tests.peers.redis_server import RedisServer
 from tests.peers.server import free_port, run_app
 from tests.peers.shop import ShopEmulator, create_shop_app
-from tests.processes import ROOT, BridgeProcess, wait_http
+from tests.processes import BridgeProcess, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def live(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) ->
             "BRIDGE_ONEC_URL": onec.url,
             "BRIDGE_INBOUND_TOKEN": INBOUND_TOKEN,
             "BRIDGE_ADMIN_TOKEN": ADMIN_TOKEN,
-            "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+            "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
             "BRIDGE_MAX_BODY_BYTES": str(LIMIT),
             "BRIDGE_HOST": "127.0.0.1",
             "PORT": str(port),
@@ -194,7 +195,7 @@ def test_a_forged_forwarded_for_from_an_untrusted_peer_is_ignored(
         "BRIDGE_INBOUND_TOKEN": INBOUND_TOKEN,
         "BRIDGE_INBOUND_ALLOWED_IPS": "10.20.0.0/16",
         "BRIDGE_TRUSTED_PROXIES": "10.99.0.0/16",
-        "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+        "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
         "BRIDGE_HOST": "127.0.0.1",
         "PORT": str(port),
     }

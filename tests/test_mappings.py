@@ -11,6 +11,7 @@ import pytest
 
 from bridge.mappings import (
     DEFAULT_STATUSES,
+    DEFAULTS_DIR,
     SCHEMA_DIR,
     MappingError,
     Mappings,
@@ -20,8 +21,7 @@ from bridge.mappings import (
     load_mappings,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "mappings"
+SHIPPED = DEFAULTS_DIR
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -277,3 +277,33 @@ def test_describe_summarises(tmp_path: Path) -> None:
     assert "stock strategy: storeproduct" in text
     assert "'Без НДС'" in text
     assert 3 <= len(lines) <= 10
+
+
+def test_the_schemas_and_defaults_are_package_data_not_the_operators() -> None:
+    import bridge
+
+    package = Path(bridge.__file__).resolve().parent
+    assert package / "mappings" / "schemas" == SCHEMA_DIR
+    assert package / "mappings" / "defaults" == DEFAULTS_DIR
+    assert sorted(p.name for p in DEFAULTS_DIR.iterdir()) == ["catalog.toml", "order.toml", "statuses.toml"]
+
+
+def test_a_schemas_folder_in_the_operators_folder_cannot_weaken_the_checks(tmp_path: Path) -> None:
+    lax = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
+    (tmp_path / "schemas").mkdir()
+    for name in ("statuses", "catalog", "order"):
+        (tmp_path / "schemas" / f"{name}.schema.json").write_text(json.dumps(lax))
+    write(tmp_path, "catalog.toml", 'stock_stratgy = "quantity"\n')
+    (line,) = problems_of(tmp_path)
+    assert 'unknown key stock_stratgy (did you mean "stock_strategy"?)' in line
+
+
+def test_describe_names_the_packaged_defaults(tmp_path: Path) -> None:
+    assert describe(load_mappings(tmp_path / "nowhere"))[0] == (
+        f"mappings: folder {tmp_path / 'nowhere'} not found, using the packaged defaults ({DEFAULTS_DIR})"
+    )
+    assert describe(default_mappings())[0] == f"mappings: the packaged defaults ({DEFAULTS_DIR})"
+    write(tmp_path, "order.toml", 'properties = ["COUPON"]\n')
+    assert describe(load_mappings(tmp_path))[0].endswith(
+        "(order.toml; packaged defaults for statuses.toml, catalog.toml)"
+    )

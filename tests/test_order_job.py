@@ -20,16 +20,16 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bridge import runtime
 from bridge.errors import Cause, PermanentError, TransientError
+from bridge.mappings import DEFAULTS_DIR
 from bridge.orders.job import CANCEL, SAVE, queue_order, sync_order
 from bridge.queue import ORDERS_QUEUE
 from bridge.queue.retry import retry_delay
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.worker import build_worker
-from tests.processes import ROOT
 
 
-def settings_for(redis_url: str, shop: Any, onec: Any, mappings: Path = ROOT / "mappings") -> Settings:
+def settings_for(redis_url: str, shop: Any, onec: Any, mappings: Path = DEFAULTS_DIR) -> Settings:
     return Settings(
         redis_url=redis_url,
         shop_url=shop.url,
@@ -100,7 +100,7 @@ def test_a_deleted_order_1c_never_had_sends_nothing(rt: Runtime, shop: Any, onec
 
 def test_statuses_not_chosen_for_1c_are_skipped(redis_url: str, shop: Any, onec: Any, tmp_path: Path) -> None:
     mappings = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", mappings)
+    shutil.copytree(DEFAULTS_DIR, mappings)
     statuses = mappings / "statuses.toml"
     statuses.write_text(statuses.read_text().replace('send = ["*"]', 'send = ["P"]'))
     runtime.install(Runtime.from_settings(settings_for(redis_url, shop, onec, mappings), Redis.from_url(redis_url)))

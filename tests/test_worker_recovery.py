@@ -21,6 +21,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from bridge import keys, runtime
 from bridge.errors import TransientError
 from bridge.locks import renewed
+from bridge.mappings import DEFAULTS_DIR
 from bridge.onec.answers import Answer, Outcome
 from bridge.orders.job import queue_order, send
 from bridge.queue import ORDERS_QUEUE, SHOP_QUEUE
@@ -30,7 +31,6 @@ from bridge.settings import Settings
 from bridge.shop.batch import parse
 from bridge.updates.flush import queue_flush
 from bridge.worker import BridgeWorker, build_worker, forget_dead_executions, recovery_bound
-from tests.processes import ROOT
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def rt(redis_url: str, redis: Redis, onec: Any, shop: Any) -> Iterator[Runtime]:
         onec_password=onec.password,
         onec_timeout=1,
         onec_concurrency=1,
-        mappings_dir=ROOT / "mappings",
+        mappings_dir=DEFAULTS_DIR,
         maintenance_interval=30,
     )
     current = Runtime.from_settings(settings, redis)

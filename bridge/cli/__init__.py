@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bridge.cli import ops
+from bridge.cli import health, ops
 from bridge.cli.check import cmd_check
 from bridge.cli.processes import cmd_clock, cmd_serve, cmd_web, cmd_worker
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clock", help="periodic work (order polling); run exactly one").set_defaults(func=cmd_clock)
     sub.add_parser("check", help="validate settings and mappings").set_defaults(func=cmd_check)
     ops.add_commands(sub)  # failed list / failed retry / log
+    health.add_command(sub)  # the container health check
     return parser
 
 

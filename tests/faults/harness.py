@@ -19,11 +19,12 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from bridge.mappings import DEFAULTS_DIR
 from bridge.queue import QUEUES
 from tests.peers.onec import OnecEmulator
 from tests.peers.server import free_port
 from tests.peers.shop import ShopEmulator
-from tests.processes import ROOT, BridgeProcess, wait_for, wait_http
+from tests.processes import BridgeProcess, wait_for, wait_http
 
 # Deadlines for waits. They are generous on purpose: the machine has 2 cores shared with other test runs,
 # and a deadline only bounds how long a broken bridge makes the test hang; nothing asserts on durations.
@@ -40,7 +41,7 @@ def fault_env(redis_url: str, shop: ShopEmulator, onec: OnecEmulator, port: int)
         "BRIDGE_ONEC_USER": onec.user,
         "BRIDGE_ONEC_PASSWORD": onec.password,
         "BRIDGE_INBOUND_TOKEN": "inbound-token-fault-tests",
-        "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+        "BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR),
         "BRIDGE_RETRY_MIN_DELAY": "0.2",
         "BRIDGE_RETRY_MAX_DELAY": "1",
         "BRIDGE_POLL_INTERVAL": "0",

@@ -17,13 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.mappings import DEFAULTS_DIR
 from tests.faults.conftest import MakeStack
 from tests.faults.harness import SETTLE, Stack
 from tests.faults.test_redis_restart import aof_redis, written_to_aof  # noqa: F401 - a fixture, used below
 from tests.faults.test_shop_outage import Switchable
 from tests.peers.redis_server import RedisServer
 from tests.peers.shop import ShopEmulator
-from tests.processes import ROOT, wait_for
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def mappings(tmp_path: Path) -> Path:
     directory = tmp_path / "mappings"
     directory.mkdir()
     for name in ("statuses.toml", "order.toml"):
-        shutil.copy(ROOT / "mappings" / name, directory / name)
+        shutil.copy(DEFAULTS_DIR / name, directory / name)
     (directory / "catalog.toml").write_text(CATALOG, encoding="utf-8")
     return directory
 

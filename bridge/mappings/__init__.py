@@ -1,13 +1,26 @@
 """The mapping files: what the shop's ids and names are called in 1C, and the shape of the 1C document.
 
-They live in ``BRIDGE_MAPPINGS_DIR`` (``./mappings``) as TOML, because the people who edit them are
-integrators, not programmers: comments are allowed and there is little syntax to get wrong. Each file is
-optional (a missing one means the shipped defaults, which are the contract's names) and each is checked
-against a JSON Schema in ``mappings/schemas/`` before anything is used. Unknown keys are errors: a typo such
-as ``stock_stratgy`` must not silently fall back to a default and send stock the wrong way.
+They are TOML, because the people who edit them are integrators, not programmers: comments are allowed and
+there is little syntax to get wrong. Unknown keys are errors: a typo such as ``stock_stratgy`` must not
+silently fall back to a default and send stock the wrong way. Every problem is reported as one plain line
+naming the file and the key, all problems at once, so that ``bridge check`` can be run once and every
+mistake fixed in one go.
 
-Every problem is reported as one plain line naming the file and the key, all problems at once, so that
-``bridge check`` can be run once and every mistake fixed in one go.
+What lives where. This package is a folder so that the code and the files it cannot work without travel
+together in the wheel:
+
+- ``schemas/``: the JSON Schema of each file. They are part of the code, not of the operator's
+  configuration, so they are only ever read from here: an operator's folder cannot replace or weaken them.
+- ``defaults/``: the three files as the bridge ships them (the common UT 11 statuses, the default catalog
+  lookup, 1C's "Customer order" document), with comments, for an operator to copy. They say exactly what
+  the built-in defaults below say (a test keeps the two equal), so a missing file means these values.
+
+The operator's folder (``BRIDGE_MAPPINGS_DIR``) holds only their own TOML files, any of the three:
+
+- Unset, the setting is ``./mappings``: that folder when it exists, else the packaged defaults.
+- Set to a folder that does not exist: an error at start and in ``bridge check`` (a typo in a path must not
+  quietly run the bridge on the defaults); see ``bridge.cli.common``.
+- A file missing from the folder: its packaged default is used, and ``bridge check`` names each such file.
 """
 
 from __future__ import annotations
@@ -33,9 +46,9 @@ CATALOG_FILE = "catalog.toml"
 ORDER_FILE = "order.toml"
 FILES = (STATUSES_FILE, CATALOG_FILE, ORDER_FILE)
 
-# Next to the package in a checkout (``<repo>/mappings/schemas``): the schemas are part of the code, not of
-# the user's configuration, so a custom BRIDGE_MAPPINGS_DIR does not need (and cannot weaken) them.
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "mappings" / "schemas"
+# Package data (see the module's docstring): never looked up in the operator's folder.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 StockStrategy = Literal["storeproduct", "document", "quantity"]
 
@@ -47,7 +60,7 @@ DEFAULT_STATUSES: dict[str, str] = {
     "FF": "Completed",
     "C": "Cancelled by client",
 }
-# Contract §5 names. Keys are what order.toml calls them; values are the names 1C sees.
+# 1C's "Customer order" names. Keys are what order.toml calls them; values are the names 1C sees.
 DEFAULT_FIELDS: dict[str, str] = {
     "number": "Number",
     "site_id": "SiteId",
@@ -121,7 +134,7 @@ class DocumentStrategy:
 
 @dataclass(frozen=True)
 class DocumentMapping:
-    """The shape of the order document sent to 1C (contract §5), with every name configurable."""
+    """The shape of the order document sent to 1C, with every name configurable."""
 
     fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
     counterparty_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COUNTERPARTY_FIELDS))
@@ -205,10 +218,12 @@ def default_mappings() -> Mappings:
 def load_mappings(directory: Path | str, *, schema_dir: Path | None = None) -> Mappings:
     """Read, check and build the mappings in ``directory``; ``MappingError`` lists every problem found.
 
-    A folder that does not exist gives the defaults (``describe`` says so, so ``bridge check`` shows it).
+    A folder that does not exist gives the defaults (``describe`` says so, so ``bridge check`` shows it);
+    refusing a folder the operator named but that is missing is the command line's job, which knows whether
+    the setting was given.
     """
     directory = Path(directory)
-    schemas = _schema_dir(directory, schema_dir)
+    schemas = _schema_dir(schema_dir)
     problems: list[str] = []
     if directory.exists() and not directory.is_dir():
         raise MappingError([f"{_show_path(directory)}: is a file, but the mappings setting must name a folder"])
@@ -246,13 +261,15 @@ def describe(mappings: Mappings) -> list[str]:
     """A few lines for ``bridge check``: what was loaded and what it means."""
     lines: list[str] = []
     if mappings.directory is None:
-        lines.append("mappings: built-in defaults")
+        lines.append(f"mappings: the packaged defaults ({DEFAULTS_DIR})")
     elif not mappings.directory.is_dir():
-        lines.append(f"mappings: folder {_show_path(mappings.directory)} not found, using the built-in defaults")
+        lines.append(
+            f"mappings: folder {_show_path(mappings.directory)} not found, using the packaged defaults ({DEFAULTS_DIR})"
+        )
     else:
         defaulted = [n for n in FILES if n not in mappings.files]
         read = ", ".join(mappings.files) or "no files"
-        extra = f"; defaults for {', '.join(defaulted)}" if defaulted else ""
+        extra = f"; packaged defaults for {', '.join(defaulted)}" if defaulted else ""
         lines.append(f"mappings: {_show_path(mappings.directory)} ({read}{extra})")
     pairs = ", ".join(f"{k} → {v}" for k, v in mappings.statuses.items())
     sent = "all" if mappings.send_statuses is None else ", ".join(sorted(mappings.send_statuses))
@@ -283,13 +300,11 @@ def describe(mappings: Mappings) -> list[str]:
 # --- reading and checking ---------------------------------------------------------------------------
 
 
-def _schema_dir(directory: Path, override: Path | None) -> Path:
-    candidates = [override] if override is not None else [SCHEMA_DIR, directory / "schemas"]
-    for candidate in candidates:
-        if candidate is not None and (candidate / "statuses.schema.json").is_file():
-            return candidate
-    shown = " or ".join(_show_path(c) for c in candidates if c is not None)
-    raise MappingError([f"the mapping schemas are missing: no statuses.schema.json in {shown}"])
+def _schema_dir(override: Path | None) -> Path:
+    schemas = override if override is not None else SCHEMA_DIR
+    if not (schemas / "statuses.schema.json").is_file():  # a broken install, not an operator's mistake
+        raise MappingError([f"the mapping schemas are missing: no statuses.schema.json in {schemas}"])
+    return schemas
 
 
 @functools.lru_cache(maxsize=16)
