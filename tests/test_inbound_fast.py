@@ -16,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.updates.intake.fast import _SPACE_LEADS, SHAPES, items_if_valid
-from bridge.updates.intake.models import CHOICES
+from bridge.updates.intake.fast import _SPACE_LEADS, items_if_valid, shapes
 from bridge.updates.intake.validation import InvalidPayload, validate
+from bridge.updates.kinds import KINDS
+
+CHOICES = {name: kind.choices for name, kind in KINDS.items()}
 
 VALID = {
     "product_id": 17,
@@ -99,13 +101,13 @@ FIELD_EDGES = {
 
 
 def count_if_valid(kind: str, body: str | bytes) -> int | None:
-    items = items_if_valid(kind, body)
+    items = items_if_valid(KINDS[kind], body)
     return None if items is None else len(items)
 
 
 def full_count(kind: str, text: str) -> int | None:
     try:
-        return len(validate(kind, text).items)
+        return len(validate(KINDS[kind], text).items)
     except InvalidPayload:
         return None
 
@@ -240,7 +242,7 @@ def test_generated_bodies_the_fast_check_accepts_are_accepted_by_the_full_valida
 
 
 def test_every_kind_has_a_shape_per_choice() -> None:
-    assert {kind: len(shapes) for kind, shapes in SHAPES.items()} == {"stock": 12, "prices": 12, "order-status": 4}
+    assert {name: len(shapes(kind)) for name, kind in KINDS.items()} == {"stock": 12, "prices": 12, "order-status": 4}
 
 
 def test_every_character_the_key_pattern_counts_as_blank_is_a_space_to_python() -> None:

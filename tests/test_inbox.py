@@ -17,6 +17,7 @@ from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.updates import flush as updates
 from bridge.updates import inbox
+from bridge.updates.intake.staging import STAGED_TTL, StagedBody
 from tests.processes import wait_for
 
 
@@ -29,7 +30,7 @@ def put(redis_url: str, kind: str, *items: dict[str, Any]) -> int:
     async def store() -> int:
         client = AsyncRedis.from_url(redis_url)
         try:
-            async with inbox.StagedBody(client, kind, json.dumps({"items": list(items)}).encode()) as staged:
+            async with StagedBody(client, kind, json.dumps({"items": list(items)}).encode()) as staged:
                 return await staged.keep()
         finally:
             await client.aclose()
@@ -78,7 +79,8 @@ def test_an_older_item_is_dropped_when_its_body_is_split(redis_url: str, redis: 
 def test_a_body_that_no_longer_validates_is_dropped_loudly_and_the_rest_go_on(
     redis_url: str, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    redis.rpush(inbox.inbox_key("stock"), b"7", b'{"items": [{"xml_id": "a1", "amount": -1}]}')
+    redis.set(b"bridge:inbox:stock:old", b'{"items": [{"xml_id": "a1", "amount": -1}]}')
+    redis.rpush(inbox.inbox_key("stock"), b"7", b"bridge:inbox:stock:old")
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 3})
     with caplog.at_level(logging.ERROR, logger="bridge.updates.inbox"):
         assert inbox.split(redis, "stock") == 2
@@ -93,14 +95,6 @@ def test_a_body_stored_without_its_flush_gets_one_from_the_sweep(redis_url: str,
     assert updates.sweep(rt) == 1
     assert redis.exists(updates.marker_key("prices"))
     assert updates.sweep(rt) == 0  # queued once
-
-
-def test_a_body_without_its_number_is_split_too(redis_url: str, redis: Redis) -> None:
-    redis.rpush(inbox.inbox_key("stock"), b'{"items": [{"xml_id": "a1", "store": "Main", "amount": 1}]}')
-    put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
-    assert inbox.split(redis, "stock") == 2
-    assert pending(redis) == {KEY: "[2.0]"}
-    assert redis.llen(inbox.inbox_key("stock")) == 0
 
 
 # --- the staged body: stored while the intake checks it, on the inbox only once kept -----------------------
@@ -118,13 +112,13 @@ def test_the_body_is_in_redis_before_the_check_ends_and_on_the_inbox_only_once_k
     async def scenario() -> int:
         client = AsyncRedis.from_url(redis_url)
         try:
-            async with inbox.StagedBody(client, "stock", BODY) as staged:
+            async with StagedBody(client, "stock", BODY) as staged:
                 # Still inside the check: another client already finds the whole body, off the inbox.
                 found = await asyncio.to_thread(
                     wait_for, lambda: redis.get(staged.key), what="the staged body", timeout=10
                 )
                 assert found == BODY
-                assert 0 < redis.ttl(staged.key) <= inbox.STAGED_TTL
+                assert 0 < redis.ttl(staged.key) <= STAGED_TTL
                 assert inbox.count(redis, "stock") == 0
                 seq = await staged.keep()
             assert redis.ttl(staged.key) == -1  # kept: it no longer expires
@@ -143,9 +137,9 @@ def test_a_body_not_kept_is_deleted_and_one_whose_request_died_expires(redis_url
     async def scenario() -> str:
         client = AsyncRedis.from_url(redis_url)
         try:
-            async with inbox.StagedBody(client, "stock", BODY):
+            async with StagedBody(client, "stock", BODY):
                 pass  # refused: never kept
-            died = inbox.StagedBody(client, "stock", BODY)
+            died = StagedBody(client, "stock", BODY)
             await died.__aenter__()  # the process is killed during the check: no keep, no exit
             return died.key
         finally:
@@ -153,7 +147,7 @@ def test_a_body_not_kept_is_deleted_and_one_whose_request_died_expires(redis_url
 
     died = asyncio.run(scenario())
     assert staged_keys(redis) == [died.encode()]
-    assert 0 < redis.ttl(died) <= inbox.STAGED_TTL
+    assert 0 < redis.ttl(died) <= STAGED_TTL
     assert inbox.count(redis, "stock") == 0
     assert inbox.split(redis, "stock") == 0
 
@@ -162,7 +156,7 @@ def test_keeping_a_body_redis_no_longer_holds_fails_and_puts_nothing_on_the_inbo
     async def scenario() -> None:
         client = AsyncRedis.from_url(redis_url)
         try:
-            async with inbox.StagedBody(client, "stock", BODY) as staged:
+            async with StagedBody(client, "stock", BODY) as staged:
                 await asyncio.to_thread(wait_for, lambda: redis.exists(staged.key), what="the staged body", timeout=10)
                 redis.delete(staged.key)  # evicted, say
                 with pytest.raises(ResponseError, match="staged body is gone"):

@@ -6,6 +6,7 @@ emulator, state in a real redis-server.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from bridge.updates import flush as updates
 from bridge.updates import pending
 from bridge.updates.flush import flush, sweep
+from bridge.updates.kinds import KINDS
 from tests.updates_env import UpdatesEnv, close_env, make_env, write_mappings
 
 CATALOG = """
@@ -372,7 +374,7 @@ def test_a_value_pushed_during_a_flush_is_not_lost_and_wins(
 ) -> None:
     env.push("stock", [{"xml_id": "guid-chair", "store": "Main", "amount": 1}])
     calls: list[int] = []
-    real = updates.HANDLERS["stock"]
+    real = KINDS["stock"].apply
 
     def push_meanwhile(*args: Any) -> None:
         calls.append(len(calls))
@@ -380,7 +382,7 @@ def test_a_value_pushed_during_a_flush_is_not_lost_and_wins(
             env.push("stock", [{"xml_id": "guid-chair", "store": "Main", "amount": 2}])
         real(*args)
 
-    monkeypatch.setitem(updates.HANDLERS, "stock", push_meanwhile)
+    monkeypatch.setitem(KINDS, "stock", dataclasses.replace(KINDS["stock"], apply=push_meanwhile))
     flush("stock")
     assert shop.amount(101, 1) == 2
     assert len(calls) == 2  # the same job went round once more for the newer value

@@ -9,8 +9,8 @@ pending flush. The job:
 2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
    (``bridge.updates.inbox``), so the latest value of each key is all that is left to send;
 3. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
-   skips what the shop already has, and hands the rest to the kind's module (``stock``, ``prices``,
-   ``statuses``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
+   skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
+   ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
 4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
 5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from redis.exceptions import LockError
 
@@ -41,8 +41,7 @@ from bridge.queue.markers import finish_pending, read_pending
 from bridge.queue.retry import give_up, schedule_retry
 from bridge.runtime import Runtime
 from bridge.updates import inbox, pending
-from bridge.updates.intake.models import KINDS
-from bridge.updates.kinds import order_status, prices, stock
+from bridge.updates.kinds import KINDS
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
 
@@ -59,8 +58,6 @@ ROUND = 2500
 # backlog at 2 requests a second takes longer than any sensible job timeout).
 BUDGET_SHARE = 0.5
 MIN_BUDGET = 10.0
-Handler = Callable[[Runtime, Sequence[Entry], Outcomes], None]
-HANDLERS: dict[str, Handler] = {"stock": stock.apply, "prices": prices.apply, "order-status": order_status.apply}
 
 
 def marker_key(kind: str) -> str:
@@ -91,8 +88,8 @@ def sweep(rt: Runtime) -> int:
 
 def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> str:
     """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words."""
-    if kind not in HANDLERS:
-        raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(HANDLERS)}"))
+    if kind not in KINDS:
+        raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(KINDS)}"))
     rt = runtime.current()
     first_seen = first_seen or time.time()
     # A short lease renewed while we work, so a killed worker's lock frees itself soon (see bridge.worker).
@@ -180,7 +177,7 @@ def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outco
         else:
             todo.append(entry)
     try:
-        HANDLERS[kind](rt, todo, outcomes)
+        KINDS[kind].apply(rt, todo, outcomes)
     finally:
         pending.settle(rt.redis, kind, outcomes.settled())  # what is settled stays settled, even on a raise
     return outcomes

@@ -72,14 +72,10 @@ class Outcomes:
 
 
 def describe_key(kind: str, key: list[Any]) -> str:
-    """An entry's key as a person reads it: 'product xml_id "abc" in store "Main"'."""
-    words = {"id": "id", "xml": "xml_id", "sku": "sku", "key": ""}
-    if kind == "order-status":
-        return f"order {key[0]!r}"
-    what = "store" if kind == "stock" else "price type"
-    product = f"product {words.get(key[0], key[0])} {key[1]!r}"
-    named = f"{what} id {key[3]}" if key[2] == "id" else f"{what} {key[3]!r}"
-    return f"{product}, {named}"
+    """An entry's key as a person reads it: 'product xml_id 'abc', store 'Main'' (the kind's own words)."""
+    from bridge.updates.kinds import KINDS  # at call time: the kinds import this module
+
+    return KINDS[kind].describe_key(key)
 
 
 def report(kind: str, entry: Entry, reason: str, **details: Any) -> None:

@@ -8,7 +8,8 @@ The intake stores each accepted body whole (``bridge.updates.inbox``); the flush
 entries, oldest first, before it sends anything.
 
 - The key is the item as 1C named it, as a JSON array: ``["xml","<guid>","key","Main"]`` (product by
-  xml id, store by 1C key); ``["A-300"]`` for an order. The flush resolves it to shop ids.
+  xml id, store by 1C key); ``["A-300"]`` for an order. Each kind builds its keys and values
+  (``bridge.updates.kinds``); the flush resolves them to shop ids.
 - A pending value is ``<ts>|<seq>|<value JSON>``: ``ts`` (microseconds, empty when 1C sent none) decides
   which of two values is newer, ``seq`` (from ``bridge:seq``) the order of arrival.
 - ``bridge:applied:<kind>`` keeps ``<ts>|<value JSON>`` of what last reached the shop per key. An item
@@ -25,16 +26,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
 from bridge import keys
-from bridge.updates.intake.validation import Accepted
+
+if TYPE_CHECKING:  # the kinds import this module
+    from bridge.updates.intake.validation import Accepted
+    from bridge.updates.kinds.base import UpdateKind
 
 CHUNK = 1000
-_quote = encode_basestring
 
 # KEYS[1] pending hash, KEYS[2] applied hash. ARGV[1] seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one
 # string: packing thousands of separate arguments costs more than the work; JSON escapes tabs and newlines,
@@ -96,57 +98,14 @@ def applied_key(kind: str) -> str:
 # --- splitting a body ------------------------------------------------------------------------------------
 
 
-# Keys and values are JSON built with f-strings around json's C string quoting: the generic encoder is
-# eight times slower, and this runs once per item of 50,000-item bodies.
+def entries(kind: UpdateKind, accepted: Accepted) -> list[tuple[str, str, str]]:
+    """(key, ts, value) per distinct key: the newest item of the body for each key (by ts, then position).
 
-
-def _product(item: dict[str, Any]) -> str:
-    if item.get("product_id") is not None:
-        return f'"id","{item["product_id"]}"'
-    if item.get("xml_id") is not None:
-        return f'"xml",{_quote(item["xml_id"])}'
-    return f'"sku",{_quote(item["sku"])}'
-
-
-def _named(item: dict[str, Any], key_field: str, id_field: str) -> str:
-    if item.get(id_field) is not None:
-        return f'"id",{_quote(str(item[id_field]))}'
-    return f'"key",{_quote(item[key_field])}'
-
-
-def _stock_key(item: dict[str, Any]) -> str:
-    return f"[{_product(item)},{_named(item, 'store', 'store_id')}]"
-
-
-def _price_key(item: dict[str, Any]) -> str:
-    return f"[{_product(item)},{_named(item, 'price_type', 'price_type_id')}]"
-
-
-def _order_key(item: dict[str, Any]) -> str:
-    return f"[{_quote(item['order'])}]"
-
-
-def _stock_value(item: dict[str, Any]) -> str:
-    return f"[{float(item['amount'])!r}]"
-
-
-def _price_value(item: dict[str, Any]) -> str:
-    return f"[{float(item['price'])!r},{_quote(item['currency'])}]"
-
-
-def _status_value(item: dict[str, Any]) -> str:
-    return f"[{_named(item, 'status', 'status_id')}]"
-
-
-# Per kind: the coalescing key of a validated item (what 1C named, not yet resolved to shop ids), and the
-# value the shop should end up with, as canonical JSON (so that equal values compare equal as text).
-KEY_OF = {"stock": _stock_key, "prices": _price_key, "order-status": _order_key}
-VALUE_OF = {"stock": _stock_value, "prices": _price_value, "order-status": _status_value}
-
-
-def entries(kind: str, accepted: Accepted) -> list[tuple[str, str, str]]:
-    """(key, ts, value) per distinct key: the newest item of the body for each key (by ts, then position)."""
-    key_of, value_of = KEY_OF[kind], VALUE_OF[kind]
+    The key and value texts are the kind's (``UpdateKind.key_of``, ``value_of``): what 1C named, not yet
+    resolved to shop ids, and the value the shop should end up with, as canonical JSON so that equal values
+    compare equal as text.
+    """
+    key_of, value_of = kind.key_of, kind.value_of
     latest: dict[str, tuple[int | None, dict[str, Any]]] = {}
     for item, stamp in zip(accepted.items, accepted.stamps, strict=True):
         key = key_of(item)

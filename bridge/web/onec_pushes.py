@@ -6,7 +6,7 @@ body is in Redis and a flush job is queued, 4xx for a body that changes nothing,
 take it (not configured, Redis down). The check is ``bridge.updates.intake.fast`` for uniform bodies (a 50,000-item
 push in a few tens of milliseconds) and the full validation for the rest and for every refusal. The body is
 sent to Redis before the check, so that Redis stores it meanwhile, and is only put on the inbox once it
-passes (``bridge.updates.inbox``); the flush splits it into coalesced updates before it sends them.
+passes (``bridge.updates.intake.staging``); the flush splits it into coalesced updates before it sends them.
 The shop is never called inline; the slow, rate-limited work happens in the flush.
 
 Order of checks: configured (503), caller's address (403), token (401) (the guard, ``bridge.web.auth``), then
@@ -28,11 +28,11 @@ from starlette.routing import Route
 
 from bridge.ops import telemetry
 from bridge.queue import SHOP_QUEUE
-from bridge.updates import inbox
 from bridge.updates.flush import ACTION, FLUSH, marker_key
 from bridge.updates.intake.fast import items_if_valid
-from bridge.updates.intake.models import KINDS
+from bridge.updates.intake.staging import StagedBody
 from bridge.updates.intake.validation import InvalidPayload, validate
+from bridge.updates.kinds import KINDS
 from bridge.web.auth import guarded, onec_pusher
 from bridge.web.bodies import BodyError, decode_text, media_type, read_body
 from bridge.web.responses import problem, redis_down
@@ -44,6 +44,8 @@ JSON_TYPES = {"application/json", ""}  # 1C's HTTPЗапрос sends no Content-
 
 def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
     """The handler of ``POST /1c/<kind>``."""
+
+    update = KINDS[kind]
 
     async def receive(request: Request) -> Response:
         state = request.app.state
@@ -60,10 +62,10 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
         except BodyError as exc:
             return problem(exc.status, exc.error, exc.message)
         try:
-            async with inbox.StagedBody(state.redis, kind, stored) as staged:  # Redis stores it during the check
-                decoded = items_if_valid(kind, body if text is None else text)
+            async with StagedBody(state.redis, kind, stored) as staged:  # Redis stores it during the check
+                decoded = items_if_valid(update, body if text is None else text)
                 if decoded is None:  # not a uniform body, or not a valid one: the full check lists every problem
-                    accepted = len(validate(kind, decode_text(body, charset) if text is None else text).items)
+                    accepted = len(validate(update, decode_text(body, charset) if text is None else text).items)
                     decoded = []
                 else:
                     accepted = len(decoded)

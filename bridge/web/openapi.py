@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from bridge import __version__
 from bridge.updates.intake import schema_files
-from bridge.updates.intake.models import KINDS
+from bridge.updates.kinds import KINDS
 from bridge.web import ops_openapi
 
 Paths = dict[str, Any]
@@ -116,23 +116,18 @@ def shop_paths() -> Paths:
 
 
 def onec_paths() -> Paths:
-    what = {
-        "stock": "stock per product and store",
-        "prices": "prices per product and price type",
-        "order-status": "order statuses set in 1C",
-    }
     paths: Paths = {}
-    for kind in KINDS:
-        paths[f"/1c/{kind}"] = {
+    for kind in KINDS.values():
+        paths[f"/1c/{kind.name}"] = {
             "post": {
-                "summary": f"1C pushes {what[kind]}",
+                "summary": f"1C pushes {kind.summary}",
                 "description": "Answered at once: the items are kept per key (the latest value wins) and sent to "
                 "the shop afterwards within its rate limit. A body with any problem is refused whole.",
                 "security": [{"inboundBearer": []}, {"inboundApiKey": []}],
                 "requestBody": {
                     "required": True,
                     "description": "JSON, UTF-8 with or without a BOM, or the charset named in Content-Type",
-                    **_json(_ref(_body_name(kind))),
+                    **_json(_ref(_body_name(kind.name))),
                 },
                 "responses": {
                     "202": {"description": "accepted and queued", **_json(_ref("Accepted"))},

@@ -11,6 +11,9 @@ currency, a status id, a ``ts`` (an ISO-8601 date that exists) once per *distinc
 pydantic types the full validation uses; keys (one line of text, not blank; 50,000 distinct product GUIDs
 are common) with a scan of the raw body for escapes and a check for blank values (``_keys_valid``).
 
+The kinds say which fields they have and how each is read (``FastField``, ``UpdateKind.fast_fields``); this
+module holds the machinery and the field types they are made of.
+
 This check only ever says "valid" or "don't know": anything that fits no shape (mixed shapes, a ``null``
 for an unused field, any error) goes to the full validation, which accepts it or lists every problem. It
 must never accept a body the full validation refuses (``tests/test_inbound_fast.py`` holds it to that),
@@ -22,56 +25,67 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from msgspec import Meta
 from pydantic import TypeAdapter, ValidationError
 
-from bridge.updates.intake.models import CHOICES, MAX_ID, MAX_NUMBER, Currency, Key, StatusId, Timestamp
+from bridge.updates.intake.models import MAX_ID, MAX_NUMBER, Currency, Key, StatusId, Timestamp
 from bridge.updates.intake.validation import to_micros
+
+if TYPE_CHECKING:
+    from bridge.updates.kinds.base import UpdateKind
+
+
+@dataclass(frozen=True)
+class FastField:
+    """How the fast check reads one field of an item (each kind lists its fields: ``UpdateKind.fast_fields``).
+
+    ``decoded_as`` is the msgspec type, whose types, ranges and lengths msgspec checks in C. ``checked_as``
+    is the pydantic type of the full validation that each *distinct* value is checked with afterwards (a
+    currency, a status id), or None. ``key`` marks one-line text keys, which may have 50,000 distinct values
+    (product GUIDs): those are checked by one scan of the raw body instead (``_keys_valid``).
+    """
+
+    decoded_as: Any
+    checked_as: Any = None
+    key: bool = False
+
 
 _ShopId = Annotated[int, Meta(ge=1, le=MAX_ID)]
 _Text = Annotated[str, Meta(min_length=1, max_length=255)]  # the pattern is checked per distinct value
-_Number = Annotated[float, Meta(ge=0, le=MAX_NUMBER)]
 _ts = attrgetter("ts")
-_StatusText = Annotated[str, Meta(min_length=1, max_length=32)]
 
-# Field → (msgspec type, the pydantic type its distinct values are checked with, or None for none).
-_FIELDS: dict[str, tuple[Any, Any]] = {
-    "product_id": (_ShopId, None),
-    "xml_id": (_Text, Key),
-    "sku": (_Text, Key),
-    "store": (_Text, Key),
-    "store_id": (_ShopId, None),
-    "price_type": (_Text, Key),
-    "price_type_id": (_ShopId, None),
-    "amount": (_Number, None),
-    "price": (_Number, None),
-    "currency": (Annotated[str, Meta(min_length=3, max_length=3)], Currency),
-    "order": (_ShopId | _Text, Key),  # an order id (number) or accountNumber (text, checked as a key)
-    "status": (_Text, Key),
-    "status_id": (_StatusText, StatusId),
-}
-# Text-only keys: many distinct values (product GUIDs), so checked per value by ``_keys_valid``; every other
-# field with a pydantic type is checked per distinct value (an order may be a number: not a key here).
-_KEYS = frozenset(name for name, (_, kind) in _FIELDS.items() if kind is Key and name != "order")
-# Per kind, the fields every item carries besides its "exactly one of" choices.
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "stock": ("amount",),
-    "prices": ("price", "currency"),
-    "order-status": ("order",),
-}
+# The field types the kinds are made of, twins of the pydantic types of ``bridge.updates.intake.models``.
+SHOP_ID = FastField(_ShopId)
+KEY = FastField(_Text, Key, key=True)
+NUMBER = FastField(Annotated[float, Meta(ge=0, le=MAX_NUMBER)])
+CURRENCY = FastField(Annotated[str, Meta(min_length=3, max_length=3)], Currency)
+STATUS_ID = FastField(Annotated[str, Meta(min_length=1, max_length=32)], StatusId)
+# An order id (a number) or accountNumber (text, checked as a key): per distinct value, not by the scan,
+# since a number is no text to scan for.
+ORDER = FastField(_ShopId | _Text, Key)
+PRODUCT_FIELDS: dict[str, FastField] = {"product_id": SHOP_ID, "xml_id": KEY, "sku": KEY}
 
 
 class Shape:
     """One uniform layout of a kind's items: a decoder, and how to check the text fields it decodes."""
 
-    def __init__(self, kind: str, chosen: tuple[str, ...], *, stamped: bool) -> None:
-        names = (*chosen, *_REQUIRED[kind])
-        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(name, _FIELDS[name][0]) for name in names]
+    def __init__(
+        self,
+        kind: str,
+        known: Mapping[str, FastField],
+        chosen: tuple[str, ...],
+        required: tuple[str, ...],
+        *,
+        stamped: bool,
+    ) -> None:
+        names = (*chosen, *required)
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(name, known[name].decoded_as) for name in names]
         if stamped:
             fields.append(("ts", str | None, None))
         self.name = "+".join(chosen) + ("+ts" if stamped else "")
@@ -83,11 +97,11 @@ class Shape:
         )
         self.decoder = msgspec.json.Decoder(body)
         self.stamped = stamped
-        self.keys = [attrgetter(name) for name in names if name in _KEYS]
+        self.keys = [attrgetter(name) for name in names if known[name].key]
         self.patterns = [
-            (attrgetter(name), _adapter(_FIELDS[name][1]))
+            (attrgetter(name), _adapter(known[name].checked_as))
             for name in names
-            if name not in _KEYS and _FIELDS[name][1] is not None
+            if not known[name].key and known[name].checked_as is not None
         ]
 
     def check(self, body: str | bytes) -> list[Any] | None:
@@ -136,8 +150,8 @@ _STARTS_WITH_SPACE = re.compile(rb'" ')  # the re module scans 3 MB faster than 
 
 
 @functools.cache
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(list[kind])
+def _adapter(of: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(list[of])
 
 
 def _all_valid(adapter: TypeAdapter[Any], values: Iterable[Any]) -> bool:
@@ -158,16 +172,21 @@ def _real_dates(stamps: Iterable[str]) -> bool:
     return True
 
 
-def _shapes(kind: str) -> list[Shape]:
-    """Without ``ts`` first: checking the stamps costs a few milliseconds that unstamped bodies need not pay."""
-    choices = list(itertools.product(*CHOICES[kind]))
-    return [Shape(kind, chosen, stamped=stamped) for stamped in (False, True) for chosen in choices]
+@functools.cache
+def shapes(kind: UpdateKind) -> list[Shape]:
+    """The kind's shapes, built on first use. Without ``ts`` first: checking the stamps costs a few
+    milliseconds that unstamped bodies need not pay."""
+    if kind.fast_fields is None:
+        return []
+    choices = list(itertools.product(*kind.choices))
+    return [
+        Shape(kind.name, kind.fast_fields, chosen, kind.required, stamped=stamped)
+        for stamped in (False, True)
+        for chosen in choices
+    ]
 
 
-SHAPES: dict[str, list[Shape]] = {kind: _shapes(kind) for kind in CHOICES}
-
-
-def items_if_valid(kind: str, body: str | bytes) -> list[Any] | None:
+def items_if_valid(kind: UpdateKind, body: str | bytes) -> list[Any] | None:
     """The decoded items when the body is certainly valid; None when only the full validation can tell.
 
     ``body`` is the text, or the UTF-8 bytes as received (msgspec refuses what is not UTF-8, as the full
@@ -175,7 +194,7 @@ def items_if_valid(kind: str, body: str | bytes) -> list[Any] | None:
     counted (the worker decodes the stored body again); they are returned so the caller decides when to
     free them: that takes milliseconds for 50,000 items, which the intake spends after answering.
     """
-    for shape in SHAPES[kind]:
+    for shape in shapes(kind):
         found = shape.check(body)
         if found is not None:
             return found

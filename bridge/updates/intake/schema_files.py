@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.updates.intake.models import ADAPTERS, KINDS
+from bridge.updates.kinds import KINDS
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 BASE_ID = "https://github.com/bridge/bridge/inbound/schemas/"
@@ -19,7 +19,7 @@ BASE_ID = "https://github.com/bridge/bridge/inbound/schemas/"
 
 def generate(kind: str) -> dict[str, Any]:
     """The schema of the ``POST /1c/<kind>`` body, as the model defines it."""
-    generated = ADAPTERS[kind].json_schema()
+    generated = KINDS[kind].adapter.json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{BASE_ID}{kind}.schema.json",

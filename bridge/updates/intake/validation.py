@@ -16,11 +16,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bridge.updates.intake.models import ADAPTERS, CHOICES, ISO_PATTERN, ITEMS, MAX_NUMBER
+from bridge.updates.intake.models import ISO_PATTERN, MAX_NUMBER
+
+if TYPE_CHECKING:
+    from bridge.updates.kinds.base import UpdateKind
 
 _ISO = re.compile(ISO_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,10 +59,10 @@ class Accepted:
     stamps: list[int | None]
 
 
-def validate(kind: str, text: str) -> Accepted:
-    """Validate the body of the ``kind`` endpoint; raises ``InvalidPayload`` with every problem."""
+def validate(kind: UpdateKind, text: str) -> Accepted:
+    """Validate a body of the ``kind`` endpoint; raises ``InvalidPayload`` with every problem."""
     try:
-        body = ADAPTERS[kind].validate_json(text)
+        body = kind.adapter.validate_json(text)
     except ValidationError as exc:
         raise InvalidPayload(_all_problems(kind, exc, text)) from None
     items: list[dict[str, Any]] = body["items"]
@@ -69,13 +72,13 @@ def validate(kind: str, text: str) -> Accepted:
     return Accepted(items, stamps)
 
 
-def check_items(kind: str, items: Sequence[Any]) -> tuple[list[int | None], list[Problem]]:
+def check_items(kind: UpdateKind, items: Sequence[Any]) -> tuple[list[int | None], list[Problem]]:
     """The rules pydantic does not check, over validated or raw items; also reads each ``ts``.
 
     Written for speed (this runs once per item of bodies with tens of thousands): set intersections for
     the usual case, and each distinct ``ts`` text parsed once (1C tends to stamp a whole upload alike).
     """
-    groups = [(group, frozenset(group)) for group in CHOICES[kind]]
+    groups = [(group, frozenset(group)) for group in kind.choices]
     read: dict[str, int | str | None] = {}  # ts text → microseconds, or the reason it is not a date-time
     stamps: list[int | None] = []
     problems: list[Problem] = []
@@ -126,7 +129,7 @@ def to_micros(text: str) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def _all_problems(kind: str, exc: ValidationError, text: str) -> list[Problem]:
+def _all_problems(kind: UpdateKind, exc: ValidationError, text: str) -> list[Problem]:
     found = [(tuple(error["loc"]), _message(kind, error)) for error in exc.errors(include_url=False)]
     raw = _raw_items(text)
     if raw is not None:
@@ -155,44 +158,44 @@ def _loc(path: str) -> tuple[int | str, ...]:
     return tuple(int(p) if p.isdigit() else p for p in path.strip("/").split("/"))
 
 
-def _message(kind: str, error: Any) -> str:
+def _message(kind: UpdateKind, error: Any) -> str:
     """pydantic's message, rewritten where a 1C developer would otherwise have to guess."""
-    kind_of, loc, given = error["type"], error["loc"], error.get("input")
+    error_type, loc, given = error["type"], error["loc"], error.get("input")
     name = loc[-1] if loc else None
-    if kind_of == "json_invalid":
+    if error_type == "json_invalid":
         return f"the body is not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}"
     if not loc:
         return 'the body must be a JSON object such as {"items": [...]}'
-    if kind_of == "extra_forbidden":
+    if error_type == "extra_forbidden":
         allowed = _allowed_fields(kind, loc)
         close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
         return f"unknown field {name!r}{hint}"
-    if kind_of == "missing":
+    if error_type == "missing":
         return "is required"
-    if kind_of == "too_short" and loc == ("items",):
+    if error_type == "too_short" and loc == ("items",):
         return "must list at least one item"
-    if kind_of == "finite_number":
+    if error_type == "finite_number":
         return "must be a finite number, not NaN or Infinity"
-    if kind_of in ("float_type", "float_parsing"):
+    if error_type in ("float_type", "float_parsing"):
         return "must be a number" + (", not text" if isinstance(given, str) else "")
-    if kind_of in ("int_type", "int_parsing", "int_from_float"):
+    if error_type in ("int_type", "int_parsing", "int_from_float"):
         return "must be a whole number" + (", not text" if isinstance(given, str) else "")
-    if kind_of == "less_than_equal":
+    if error_type == "less_than_equal":
         limit = error.get("ctx", {}).get("le")
         return "must not exceed 10^15" if limit == MAX_NUMBER else f"must be at most {limit}"
-    if kind_of == "greater_than_equal":
+    if error_type == "greater_than_equal":
         return f"must be at least {error.get('ctx', {}).get('ge')}"
-    if kind_of == "string_type":
+    if error_type == "string_type":
         return "must be text"
-    if kind_of == "string_pattern_mismatch":
+    if error_type == "string_pattern_mismatch":
         return _TEXT_FIELDS.get(str(name), "must be one line of text that is not blank")
-    if kind_of == "string_too_long":
+    if error_type == "string_too_long":
         return f"must be at most {error.get('ctx', {}).get('max_length')} characters"
-    if kind_of in ("list_type", "dict_type", "typed_dict_type", "model_type"):
+    if error_type in ("list_type", "dict_type", "typed_dict_type", "model_type"):
         return "must be a list of items" if name == "items" else "must be a JSON object"
     return str(error["msg"])
 
 
-def _allowed_fields(kind: str, loc: Sequence[Any]) -> list[str]:
-    return ["items"] if len(loc) <= 1 else list(ITEMS[kind].__annotations__)
+def _allowed_fields(kind: UpdateKind, loc: Sequence[Any]) -> list[str]:
+    return ["items"] if len(loc) <= 1 else list(kind.item.__annotations__)

@@ -4,17 +4,64 @@
 status in its own words ("In progress"), which ``statuses.toml`` maps to the shop's id ("P"). The orders
 are found 50 at a time with ``sale.order.list`` inside one ``batch``: by accountNumber first, and by id
 for a number that is no accountNumber. An order that already has the status is not written.
+
+The module is the whole kind: the body 1C sends (``StatusItem``), its pending key and value, the writer, and
+``KIND`` at the end, which ties them together for the registry (``bridge.updates.kinds``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Any, Required
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from bridge.runtime import Runtime
 from bridge.shop.lists import ListCommand, chunked, run_lists
+from bridge.updates.intake.fast import KEY, ORDER, STATUS_ID
+from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, OrderRef, StatusId, Timestamp, one_of
+from bridge.updates.kinds.base import UpdateKind
+from bridge.updates.kinds.refs import named_ref, quote
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
 from bridge.updates.writes import Write, run_writes
+
+# --- what 1C sends: POST /1c/order-status -----------------------------------------------------------------
+
+CHOICES = (("status", "status_id"),)
+
+
+@with_config(ConfigDict(**STRICT, json_schema_extra=one_of(CHOICES)))
+class StatusItem(TypedDict, total=False):
+    """The status of one shop order."""
+
+    order: Required[Annotated[OrderRef, Field(description="the shop order's accountNumber, or its id")]]
+    status: Annotated[Key | None, Field(description="a 1C status name, mapped to a shop status in statuses.toml")]
+    status_id: Annotated[StatusId | None, Field(description="the shop's status id, such as P")]
+    ts: Annotated[Timestamp | None, Field(description=TS_DESCRIPTION)]
+
+
+@with_config(ConfigDict(**STRICT))
+class StatusBody(TypedDict):
+    """``POST /1c/order-status``: order statuses set in 1C; the latest value per order wins."""
+
+    items: Annotated[list[StatusItem], Field(min_length=1)]
+
+
+def key_of(item: dict[str, Any]) -> str:
+    return f"[{quote(item['order'])}]"
+
+
+def value_of(item: dict[str, Any]) -> str:
+    return f"[{named_ref(item, 'status', 'status_id')}]"
+
+
+def describe_key(key: list[Any]) -> str:
+    return f"order {key[0]!r}"
+
+
+# --- the writer -----------------------------------------------------------------------------------------
 
 SELECT = ["id", "accountNumber", "statusId"]
 
@@ -79,3 +126,18 @@ def find_orders(rt: Runtime, refs: set[str]) -> dict[str, dict[str, object]]:
             else:
                 by_id[str(row.get("id"))] = row
     return {ref: by_number.get(ref) or by_id[ref] for ref in ordered if ref in by_number or ref in by_id}
+
+
+KIND = UpdateKind(
+    name="order-status",
+    summary="order statuses set in 1C",
+    body=StatusBody,
+    item=StatusItem,
+    choices=CHOICES,
+    required=("order",),
+    fast_fields={"order": ORDER, "status": KEY, "status_id": STATUS_ID},
+    key_of=key_of,
+    value_of=value_of,
+    describe_key=describe_key,
+    apply=apply,
+)

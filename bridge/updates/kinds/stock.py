@@ -10,6 +10,9 @@
 - ``quantity``: ``catalog.product.update {"quantity"}``, for shops without inventory accounting. That
   quantity is per product, so it is set to the sum of the latest amounts 1C sent for each of its stores
   (kept in ``bridge:stock:quantity:<product id>``).
+
+The module is the whole kind: the body 1C sends (``StockItem``), its pending key and value, the writer, and
+``KIND`` at the end, which ties them together for the registry (``bridge.updates.kinds``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Required
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from bridge import keys
 from bridge.errors import PermanentError, TransientError
@@ -26,6 +32,10 @@ from bridge.runtime import Runtime
 from bridge.shop.errors import ShopError
 from bridge.shop.lists import ListCommand
 from bridge.updates.catalog import find_records, shop_stores
+from bridge.updates.intake.fast import KEY, NUMBER, PRODUCT_FIELDS, SHOP_ID
+from bridge.updates.intake.models import PRODUCT_CHOICE, STRICT, TS_DESCRIPTION, Amount, Key, ShopId, Timestamp, one_of
+from bridge.updates.kinds.base import UpdateKind
+from bridge.updates.kinds.refs import describe_product_in, named_ref, product_ref
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
 from bridge.updates.records import EPSILON, RecordKind, number, same, write_records
@@ -33,6 +43,45 @@ from bridge.updates.resolve import Pair, mapped, resolve
 from bridge.updates.writes import Write, is_fatal, judge, result_id, run_writes, shop_words
 
 log = logging.getLogger("bridge.updates.kinds.stock")
+
+# --- what 1C sends: POST /1c/stock ------------------------------------------------------------------------
+
+CHOICES = (PRODUCT_CHOICE, ("store", "store_id"))
+
+
+@with_config(ConfigDict(**STRICT, json_schema_extra=one_of(CHOICES)))
+class StockItem(TypedDict, total=False):
+    """The amount of one product in one store."""
+
+    product_id: Annotated[ShopId | None, Field(description="the shop's product id")]
+    xml_id: Annotated[Key | None, Field(description="the shop product's xmlId (1C-Bitrix sets it to the 1C GUID)")]
+    sku: Annotated[Key | None, Field(description="the article, found through the article property of the mappings")]
+    store: Annotated[Key | None, Field(description="a 1C warehouse key, mapped to a shop store in catalog.toml")]
+    store_id: Annotated[ShopId | None, Field(description="the shop's store id")]
+    amount: Required[Annotated[Amount, Field(description="the amount in stock, a finite number ≥ 0")]]
+    ts: Annotated[Timestamp | None, Field(description=TS_DESCRIPTION)]
+
+
+@with_config(ConfigDict(**STRICT))
+class StockBody(TypedDict):
+    """``POST /1c/stock``: amounts per product and store; the latest value per key wins."""
+
+    items: Annotated[list[StockItem], Field(min_length=1)]
+
+
+def key_of(item: dict[str, Any]) -> str:
+    return f"[{product_ref(item)},{named_ref(item, 'store', 'store_id')}]"
+
+
+def value_of(item: dict[str, Any]) -> str:
+    return f"[{float(item['amount'])!r}]"
+
+
+def describe_key(key: list[Any]) -> str:
+    return describe_product_in(key, "store")
+
+
+# --- the writer -----------------------------------------------------------------------------------------
 
 RECORDS = ListCommand(
     "catalog.storeproduct.list", {"select": ["id", "productId", "storeId", "amount"]}, "storeProducts"
@@ -203,3 +252,18 @@ def _storing(rt: Runtime, product_id: int, latest: dict[int, float]) -> Any:
         rt.redis.hset(keys.STOCK_QUANTITY.format(product_id=product_id), mapping={str(k): v for k, v in latest.items()})
 
     return store
+
+
+KIND = UpdateKind(
+    name="stock",
+    summary="stock per product and store",
+    body=StockBody,
+    item=StockItem,
+    choices=CHOICES,
+    required=("amount",),
+    fast_fields={**PRODUCT_FIELDS, "store": KEY, "store_id": SHOP_ID, "amount": NUMBER},
+    key_of=key_of,
+    value_of=value_of,
+    describe_key=describe_key,
+    apply=apply,
+)
