@@ -8,7 +8,7 @@ id format (``JobId``).
 **Stored jobs outlive releases.** RQ stores a job's function as a dotted path, dead letters are kept for a
 year and retries wait in the scheduler, so a path once written must keep resolving. ``LEGACY_FUNCTIONS``
 maps each earlier path to the one it stands for (the modules in ``bridge.sync`` re-export the functions);
-whatever reads a stored job's function goes through ``job_kind_of``, and a replayed job gets the new path.
+whatever reads a stored job's function goes through ``current_function``, and a replayed job gets today's.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ class JobKind:
 
     def work(self, entity: str, action: str) -> Work:
         args = (entity, action) if self.with_action else (entity,)
-        return Work(self.queue, self.func, args, self.marker_prefix + entity, action, self.name, entity)
+        return Work(self.queue, self.func, args, self.marker(entity), action, self.name, entity)
 
 
 ORDER_JOB = JobKind("order", ORDERS_QUEUE, SYNC_ORDER, keys.ORDER_PENDING.format(order_id=""), with_action=True)
