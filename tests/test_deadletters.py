@@ -11,8 +11,9 @@ from redis import Redis
 from rq import Queue
 
 from bridge.ops import synclog
-from bridge.orders.job import SYNC_ORDER, pending_key, queue_order
+from bridge.orders.job import pending_key, queue_order
 from bridge.queue import CRASH_RETRY, ORDERS_QUEUE, deadletters
+from bridge.queue.work import SYNC_ORDER
 from bridge.runtime import Runtime
 from tests.ops_helpers import emulator_settings, run_jobs
 

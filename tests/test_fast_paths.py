@@ -36,6 +36,7 @@ from bridge.ops.synclog import Entry
 from bridge.ops.telemetry import EventNotes, process_name
 from bridge.queue.enqueue import Enqueuer
 from bridge.queue.template import JobTemplate, recorded_enqueue
+from bridge.queue.work import Work
 from bridge.shop.ratelimit import LeakyBucket
 from bridge.worker import BridgeSimpleWorker
 
@@ -48,15 +49,18 @@ def redis(redis_url: str) -> Redis:
     return Redis.from_url(redis_url)
 
 
-def enqueue(enq: Enqueuer, entity: str, action: str = "save") -> bool:
-    return enq.enqueue_once(
-        queue="q", marker=f"m:{entity}", action=action, func=FUNC, args=(entity, action), kind="t", entity=entity
+def work(entity: str, action: str = "save") -> Work:
+    return Work(
+        queue="q", func=FUNC, args=(entity, action), marker=f"m:{entity}", action=action, job_kind="t", entity=entity
     )
 
 
+def enqueue(enq: Enqueuer, entity: str, action: str = "save") -> bool:
+    return enq.enqueue_once(work(entity, action))
+
+
 async def enqueue_async(enq: Enqueuer, client: AsyncRedis, entity: str) -> bool:
-    work = {"queue": "q", "marker": f"m:{entity}", "action": "save", "func": FUNC, "args": (entity, "save")}
-    return await enq.enqueue_once_async(client, **work, kind="t", entity=entity)
+    return await enq.enqueue_once_async(client, work(entity))
 
 
 def job_hash(redis: Redis, job_id: str) -> dict[bytes, bytes]:
@@ -232,9 +236,8 @@ def test_event_notes_write_what_append_and_inc_write(redis_url: str) -> None:
         enq = Enqueuer(sync)
 
         async def one(order: str, event: str) -> bool:
-            work = {"queue": "q", "marker": f"m:{order}", "action": "save", "func": FUNC, "args": (order, "save")}
             note = notes.note(event, order)
-            return await enq.enqueue_once_async(client, **work, kind="t", entity=order, notes=notes.writer, note=note)
+            return await enq.enqueue_once_async(client, work(order), notes=notes.writer, note=note)
 
         try:
             return await asyncio.gather(*(one(order, event) for order, event in events))

@@ -11,7 +11,8 @@ from rq import Queue
 
 from bridge.queue.enqueue import Enqueuer
 from bridge.queue.markers import finish_pending, read_pending
-from bridge.queue.retry import backoff, bring_forward, retry_later
+from bridge.queue.retry import backoff, bring_forward
+from bridge.queue.work import Work
 from bridge.worker import BridgeSimpleWorker
 
 FUNC = "tests.jobs_for_tests.record"
@@ -24,10 +25,14 @@ def conn(request: pytest.FixtureRequest) -> Redis:
     return fakeredis.FakeRedis(server=fakeredis.FakeServer())
 
 
-def enqueue(enq: Enqueuer, entity: str, action: str) -> bool:
-    return enq.enqueue_once(
-        queue="q", marker=f"m:{entity}", action=action, func=FUNC, args=(entity, action), kind="t", entity=entity
+def work(entity: str, action: str) -> Work:
+    return Work(
+        queue="q", func=FUNC, args=(entity, action), marker=f"m:{entity}", action=action, job_kind="t", entity=entity
     )
+
+
+def enqueue(enq: Enqueuer, entity: str, action: str) -> bool:
+    return enq.enqueue_once(work(entity, action))
 
 
 def test_three_events_make_one_job_and_the_last_action_wins(conn: Redis) -> None:
@@ -66,12 +71,12 @@ def test_finish_pending_refuses_when_a_newer_event_arrived(conn: Redis) -> None:
 
 def test_bring_forward_makes_scheduled_retries_due(conn: Redis) -> None:
     queue = Queue("q", connection=conn)
-    retry_later(queue, FUNC, ("9", "save"), {}, delay=3600, job_id="t-9-a", timeout=60)
-    retry_later(queue, FUNC, ("10", "save"), {}, delay=7200, job_id="t-10-a", timeout=60)
+    nine = work("9", "save").put(queue, timeout=60, delay=3600).id
+    ten = work("10", "save").put(queue, timeout=60, delay=7200).id
     registry = queue.scheduled_job_registry
     assert registry.get_jobs_to_schedule() == []
     assert bring_forward(queue) == 2
-    assert sorted(registry.get_jobs_to_schedule()) == ["t-10-a", "t-9-a"]
+    assert sorted(registry.get_jobs_to_schedule()) == sorted([ten, nine])
 
 
 def test_backoff_grows_and_is_capped() -> None:

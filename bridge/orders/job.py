@@ -12,22 +12,21 @@ import logging
 import time
 from typing import Any
 
-from redis.exceptions import LockError
-
 from bridge import keys, runtime
 from bridge.errors import Cause, PermanentError, TransientError
-from bridge.locks import renewed
 from bridge.onec.answers import Outcome
 from bridge.ops import telemetry
 from bridge.orders.document import build_document, document_digest, should_send
 from bridge.queue import ORDERS_QUEUE
+from bridge.queue.locked import locked_job
 from bridge.queue.markers import finish_pending, read_pending
 from bridge.queue.retry import bring_forward, give_up, schedule_retry
+from bridge.queue.work import ORDER_JOB, order_work
 from bridge.runtime import Runtime
+from bridge.shop.errors import ShopPermanentError
 
 log = logging.getLogger("bridge.orders.job")
 
-SYNC_ORDER = "bridge.orders.job.sync_order"
 SAVE = "save"
 CANCEL = "cancel"
 # sale.order.get's "order does not exist" (the docs name both codes).
@@ -35,55 +34,29 @@ ORDER_NOT_FOUND = {200540400001, 201240400001, "200540400001", "201240400001"}
 
 
 def pending_key(order_id: str) -> str:
-    return keys.ORDER_PENDING.format(order_id=order_id)
+    return ORDER_JOB.marker(order_id)
 
 
 def state_key(order_id: str) -> str:
     return keys.ORDER_STATE.format(order_id=order_id)
 
 
-def order_work(order_id: str, action: str) -> dict[str, Any]:
-    """What ``Enqueuer.enqueue_once`` needs to queue this order's sync: the same for webhooks and polling."""
-    return {
-        "queue": ORDERS_QUEUE,
-        "marker": pending_key(order_id),
-        "action": action,
-        "func": SYNC_ORDER,
-        "args": (order_id, action),
-        "kind": "order",
-        "entity": order_id,
-    }
-
-
 def queue_order(rt: Runtime, order_id: str, action: str = SAVE) -> bool:
     """Queue a sync of this order unless one is already pending (used by polling and the CLI)."""
-    return rt.enqueuer.enqueue_once(**order_work(order_id, action))
+    return rt.enqueuer.enqueue_once(order_work(order_id, action))
 
 
 def sync_order(order_id: str, action: str = SAVE, *, attempt: int = 0, first_seen: float | None = None) -> str:
     """Bring 1C up to date with the shop's order ``order_id``. Returns what happened, in a word or two."""
     rt = runtime.current()
     first_seen = first_seen or time.time()
-    # A short lease, renewed while we work: a killed worker's lock frees itself within a minute (bridge.worker).
-    settings = rt.settings
-    lock = rt.redis.lock(keys.ORDER_LOCK.format(order_id=order_id), timeout=settings.job_lease, thread_local=False)
-    if not lock.acquire(blocking=False):
-        # Another worker is on this order right now; try again shortly so no event is dropped.
-        busy = TransientError(f"order {order_id} is being synced by another worker", cause=Cause.BUSY)
-        schedule_retry(
-            rt, queue=ORDERS_QUEUE, func=SYNC_ORDER, args=(order_id, action), error=busy,
-            attempt=0, first_seen=first_seen, kind="order", entity=order_id,
-        )  # fmt: skip
-        return "deferred"
-    try:
-        # telemetry.about: shop calls made inside are filed under this order.
-        with renewed(lock, settings.job_heartbeat), telemetry.about("order", order_id):
+    lock = keys.ORDER_LOCK.format(order_id=order_id)
+    busy = f"order {order_id} is being synced by another worker"
+    with locked_job(rt, lock, order_work(order_id, action), first_seen=first_seen, busy=busy) as locked:
+        if not locked:
+            return "deferred"
+        with telemetry.about("order", order_id):  # shop calls made inside are filed under this order
             return _sync_under_lock(rt, order_id, action, attempt, first_seen)
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("order %s: the lock expired before the job finished", order_id)
 
 
 def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, first_seen: float) -> str:
@@ -101,9 +74,8 @@ def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, firs
         except TransientError as error:
             try:
                 schedule_retry(
-                    rt, queue=ORDERS_QUEUE, func=SYNC_ORDER, args=(order_id, current_action), error=error,
-                    attempt=attempt, first_seen=first_seen, kind="order", entity=order_id,
-                )  # fmt: skip
+                    rt, order_work(order_id, current_action), error=error, attempt=attempt, first_seen=first_seen
+                )
             except PermanentError as gave_up:  # the retry window is over: a dead letter, like any refusal
                 # Clear the marker too, or every later event for this order would wait on a job that is gone.
                 if not finish_pending(rt.redis, marker, token):
@@ -158,8 +130,6 @@ def _wait_for_open_circuit(rt: Runtime) -> None:
 
 
 def fetch_order(rt: Runtime, order_id: str) -> dict[str, Any] | None:
-    from bridge.shop.errors import ShopPermanentError
-
     try:
         result = rt.shop.result("sale.order.get", {"id": int(order_id)})
     except ShopPermanentError as error:

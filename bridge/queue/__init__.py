@@ -3,7 +3,8 @@
 The package holds the queue and its maintenance, one idea a module:
 ``work`` what a job is; ``enqueue`` putting work into RQ once; ``template`` RQ's enqueue recorded once
 and replayed; ``markers`` the pending markers that collapse repeated work; ``retry`` the retry policy;
-``orphans`` and ``deadletters`` the sweeps and the dead-letter list.
+``locked`` one job at a time per order or kind of update; ``orphans`` and ``deadletters`` the sweeps and
+the dead-letter list.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ SHOP_QUEUE = "bridge-shop"
 QUEUES = (ORDERS_QUEUE, SHOP_QUEUE)
 
 # A crash-safety net only: a job killed with its worker runs again this many times. Failures the job
-# understands are rescheduled by the job itself (``retry_later``) with delays chosen by their cause.
+# understands are rescheduled by the job itself (``schedule_retry``) with delays chosen by their cause.
 # The first retry is immediate: it goes straight into the queue, not through RQ's scheduler, whose lock the
 # killed worker may still hold for a minute (see ``bridge.worker``).
 CRASH_RETRY = Retry(max=5, interval=[0, 15, 30, 60, 120])

@@ -26,6 +26,7 @@ from rq.registry import FailedJobRegistry
 from rq.results import Result
 
 from bridge.queue import CRASH_RETRY, QUEUES
+from bridge.queue.work import ORDER_JOB, JobId, current_function, job_kind_of
 
 RESTART_KWARGS = ("attempt", "first_seen")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt))(?:: ?(.*))?$")
@@ -75,14 +76,16 @@ def _order(job: Job) -> tuple[str, str, str]:
     return "order", order_id, f"order {order_id} ({action})"
 
 
-# How to name the work of a job, by its function; other jobs get a generic description.
-DESCRIBERS: dict[str, Callable[[Job], tuple[str, str, str]]] = {"bridge.orders.job.sync_order": _order}
+# How to name the work of a job, by its job kind; other jobs get a generic description.
+DESCRIBERS: dict[str, Callable[[Job], tuple[str, str, str]]] = {ORDER_JOB.name: _order}
 
 
 def describe(job: Job) -> tuple[str | None, str | None, str]:
-    """(entity, entity id, what) of a job, e.g. ("order", "300", "order 300 (save)")."""
+    """(entity, entity id, what) of a job, e.g. ("order", "300", "order 300 (save)"), whichever path of its
+    function (today's or an earlier release's) the job names."""
     func = job.func_name or "?"
-    describer = DESCRIBERS.get(func)
+    kind = job_kind_of(func)
+    describer = DESCRIBERS.get(kind.name) if kind is not None else None
     if describer is not None:
         try:
             return describer(job)
@@ -174,6 +177,8 @@ def retry(redis: Redis, job_ids: Iterable[str], queues: Sequence[str] = QUEUES) 
         letter = _letter(job, queue)
         if isinstance(job.kwargs, dict) and any(k in job.kwargs for k in RESTART_KWARGS):
             job.kwargs = {k: v for k, v in job.kwargs.items() if k not in RESTART_KWARGS}
+        if job.func_name and current_function(job.func_name) != job.func_name:
+            job.func_name = current_function(job.func_name)  # an earlier release's path: runs as today's
         job.retries_left = CRASH_RETRY.max
         # Noted before the job is back in its queue: a worker starts it within milliseconds, and the order's
         # history must read "requeued" before what the re-run did. (If someone else requeued it a moment
@@ -216,16 +221,16 @@ def drop_superseded(redis: Redis, job_id: str, queues: Iterable[str] = QUEUES) -
     One order that 1C refuses must be one line in ``bridge failed list``, however many jobs tried it: a
     webhook and a poll can each queue a job for the same order version, and both fail for the same reason.
     Every job fetches the current state when it runs, so replaying the newest failure replays them all.
-    Job ids are ``<kind>-<entity>-<12 hex>`` (``bridge.queue.new_job_id``).
+    Job ids say what a job works for (``bridge.queue.work.JobId``).
     """
-    prefix = job_id[:-12]
-    if not prefix.endswith("-"):
+    target = JobId.parse(job_id)
+    if target is None:
         return []
     dropped: list[str] = []
     for queue in queues:
         registry = FailedJobRegistry(queue, connection=redis)
         for other in registry.get_job_ids():
-            if other != job_id and other.startswith(prefix) and len(other) == len(job_id):
+            if other != job_id and JobId.parse(other) == target:
                 registry.remove(other, delete_job=True)
                 dropped.append(other)
     return dropped

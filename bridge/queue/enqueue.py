@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from rq import Queue
 from bridge import keys
 from bridge.queue import make_queue
 from bridge.queue.template import JobTemplate, flatten, recorded_enqueue
+from bridge.queue.work import Work
 from bridge.scripts import LUA_SPLIT, pack_blob
 
 log = logging.getLogger("bridge.queue")
@@ -105,15 +105,6 @@ _ENQUEUE_ONCE, _ENQUEUE_ONCE_SHA = enqueue_script()
 MAX_GROUP = 200  # items per group commit: bounds one script's run time inside Redis (~a few ms)
 
 
-def new_job_id(kind: str, entity_id: str) -> str:
-    """RQ job ids allow only ``[A-Za-z0-9_-]``; the random tail keeps every enqueue distinct."""
-    if entity_id.isascii() and entity_id.isalnum():  # order ids: skip the per-character filter
-        safe = entity_id[:64]
-    else:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in entity_id)[:64]
-    return f"{kind}-{safe}-{os.urandom(6).hex()}"  # 48 random bits, as uuid4().hex[:12] gave
-
-
 class Enqueuer:
     """Builds RQ jobs with a sync connection (RQ's API) and writes them with any client, sync or async.
 
@@ -147,54 +138,40 @@ class Enqueuer:
             self._templates[key] = template
         return self._templates[key]
 
-    def _item(
-        self, queue_name: str, action: str, func: str, args: Sequence[Any], job_kind: str, entity: str
-    ) -> tuple[list[bytes], bytes]:
+    def _item(self, work: Work) -> tuple[list[bytes], bytes]:
         """(script header, item argument) of one enqueue for ``_ENQUEUE_ONCE``."""
-        job_id = new_job_id(job_kind, entity)
-        template = self.template(queue_name, func)
+        job_id = work.new_job_id()
+        template = self.template(work.queue, work.func)
         if template is not None:
-            return template.header, pack_blob([action.encode(), *template.values(job_id, args)])
-        queue = self.queue(queue_name)
-        commands = recorded_enqueue(queue, func, args, job_id=job_id, timeout=self.job_timeout)
+            return template.header, pack_blob([work.action.encode(), *template.values(job_id, work.args)])
+        queue = self.queue(work.queue)
+        commands = recorded_enqueue(queue, work.func, work.args, job_id=job_id, timeout=self.job_timeout)
         encode = queue.connection.get_encoder().encode
-        return _NO_TEMPLATE, pack_blob([action.encode(), *(encode(value) for value in flatten(commands))])
+        return _NO_TEMPLATE, pack_blob([work.action.encode(), *(encode(value) for value in flatten(commands))])
 
-    def enqueue_once(
-        self, *, queue: str, marker: str, action: str, func: str, args: Sequence[Any], kind: str, entity: str
-    ) -> bool:
-        """Record ``action`` as the newest pending work for ``marker``; queue a job unless one is pending.
+    def enqueue_once(self, work: Work) -> bool:
+        """Record ``work.action`` as the newest pending work for ``work.marker``; queue a job unless one is
+        pending.
 
         Returns True when a job was created, False when the pending one will pick this up.
         """
-        header, item = self._item(queue, action, func, args, kind, entity)
-        _first, created = self.connection.eval(_ENQUEUE_ONCE, 2, keys.SEQUENCE, marker, *header, item)
+        header, item = self._item(work)
+        _first, created = self.connection.eval(_ENQUEUE_ONCE, 2, keys.SEQUENCE, work.marker, *header, item)
         return _flags(created) == b"1"
 
     async def enqueue_once_async(
-        self,
-        client: AsyncRedis,
-        *,
-        queue: str,
-        marker: str,
-        action: str,
-        func: str,
-        args: Sequence[Any],
-        kind: str,
-        entity: str,
-        notes: NoteWriter | None = None,
-        note: bytes = b"",
+        self, client: AsyncRedis, work: Work, *, notes: NoteWriter | None = None, note: bytes = b""
     ) -> bool:
         """``enqueue_once`` for the web process; returns only after the item is written (group-committed).
 
         With ``notes``, ``note`` (its item's part, packed) is written by the same script call as the job.
         """
-        header, item = self._item(queue, action, func, args, kind, entity)
-        key = (id(client), queue, func, notes)
+        header, item = self._item(work)
+        key = (id(client), work.queue, work.func, notes)
         group = self._groups.get(key)
         if group is None or group.client is not client:
             group = self._groups[key] = _GroupCommit(client, header, notes)
-        created, _seq = await group.submit(marker, item, note, entity)
+        created, _seq = await group.submit(work.marker, item, note, work.entity)
         return created
 
 

@@ -22,16 +22,12 @@ from collections.abc import Iterable
 
 from redis import Redis
 
-from bridge import keys
-from bridge.queue import CRASH_RETRY, FAILURE_TTL, ORDERS_QUEUE, QUEUES, SHOP_QUEUE
-from bridge.queue.enqueue import new_job_id
+from bridge.queue import QUEUES
 from bridge.queue.markers import read_pending
+from bridge.queue.work import JOB_KINDS, JobId, JobKind
 from bridge.runtime import Runtime
 
 log = logging.getLogger("bridge.queue.orphans")
-
-SYNC_ORDER = "bridge.orders.job.sync_order"
-FLUSH = "bridge.updates.flush.flush"
 
 
 def _texts(values: Iterable[bytes | str]) -> list[str]:
@@ -53,18 +49,9 @@ def known_job_ids(redis: Redis) -> set[str]:
     return ids
 
 
-def _served(job_ids: set[str]) -> tuple[set[str], set[str]]:
-    """(order ids, update kinds) that some known job works for, read from the job ids' ``<kind>-<entity>-``."""
-    orders: set[str] = set()
-    kinds: set[str] = set()
-    for job_id in job_ids:
-        head, _, _tail = job_id.rpartition("-")  # drop the random tail
-        prefix, _, entity = head.partition("-")
-        if prefix == "order":
-            orders.add(entity)
-        elif prefix == "flush":
-            kinds.add(entity)
-    return orders, kinds
+def _served(job_ids: set[str]) -> set[JobId]:
+    """(job kind, entity) of every piece of work some known job works for, read from the job ids."""
+    return {parsed for parsed in map(JobId.parse, job_ids) if parsed is not None}
 
 
 class OrphanSweep:
@@ -72,45 +59,33 @@ class OrphanSweep:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.suspects: set[str] = set()
+        self.suspects: set[tuple[JobKind, str]] = set()
 
     def __call__(self) -> int:
         """One sweep; returns how many jobs were queued again."""
         redis = self.rt.redis
-        orders, kinds = _served(known_job_ids(redis))
-        orphaned: set[str] = set()
-        order_prefix = keys.ORDER_PENDING.format(order_id="")
-        for key in _texts(redis.scan_iter(match=order_prefix + "*", count=1000)):
-            if key.removeprefix(order_prefix) not in orders:
-                orphaned.add(key)
-        flush_prefix = keys.UPDATES_FLUSH.format(kind="")
-        for key in _texts(redis.scan_iter(match=flush_prefix + "*", count=100)):
-            if key.removeprefix(flush_prefix) not in kinds:
-                orphaned.add(key)
+        served = _served(known_job_ids(redis))
+        orphaned: set[tuple[JobKind, str]] = set()
+        for kind in JOB_KINDS:
+            for key in _texts(redis.scan_iter(match=kind.marker_prefix + "*", count=1000)):
+                entity = key.removeprefix(kind.marker_prefix)
+                if JobId(kind.name, JobId.safe(entity)) not in served:
+                    orphaned.add((kind, entity))
         confirmed, self.suspects = orphaned & self.suspects, orphaned - self.suspects
-        requeued = sum(1 for marker in sorted(confirmed) if self._requeue(marker, order_prefix, flush_prefix))
-        return requeued
+        return sum(1 for kind, entity in sorted(confirmed, key=_marker) if self._requeue(kind, entity))
 
-    def _requeue(self, marker: str, order_prefix: str, flush_prefix: str) -> bool:
-        action, _token = read_pending(self.rt.redis, marker)
+    def _requeue(self, kind: JobKind, entity: str) -> bool:
+        action, _token = read_pending(self.rt.redis, kind.marker(entity))
         if action is None:  # finished meanwhile
             return False
-        if marker.startswith(order_prefix):
-            order_id = marker.removeprefix(order_prefix)
-            queue, func, args, kind, entity = ORDERS_QUEUE, SYNC_ORDER, (order_id, action), "order", order_id
-        else:
-            entity = marker.removeprefix(flush_prefix)
-            queue, func, args, kind = SHOP_QUEUE, FLUSH, (entity,), "flush"
-        self.rt.queue(queue).enqueue(
-            func,
-            *args,
-            job_id=new_job_id(kind, entity),
-            job_timeout=self.rt.settings.job_timeout,
-            result_ttl=0,
-            failure_ttl=FAILURE_TTL,
-            retry=CRASH_RETRY,
-        )
+        work = kind.work(entity, action)
+        work.put(self.rt.queue(work.queue), timeout=self.rt.settings.job_timeout)
         log.warning(
-            "%s %s: its job had vanished (a worker or Redis died as it was taken); queued it again", kind, entity
+            "%s %s: its job had vanished (a worker or Redis died as it was taken); queued it again", kind.name, entity
         )
         return True
+
+
+def _marker(orphan: tuple[JobKind, str]) -> str:
+    kind, entity = orphan
+    return kind.marker(entity)

@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.registry import ScheduledJobRegistry
 
 from bridge.errors import Cause, PermanentError, TransientError
-from bridge.queue import CRASH_RETRY, FAILURE_TTL, deadletters
-from bridge.queue.enqueue import new_job_id
+from bridge.queue import deadletters
+from bridge.queue.work import Work
 from bridge.runtime import Runtime
 
 log = logging.getLogger("bridge.jobs")
@@ -60,35 +58,22 @@ def retry_delay(runtime: Runtime, error: TransientError, attempt: int) -> float:
     return delay
 
 
-def schedule_retry(
-    runtime: Runtime,
-    *,
-    queue: str,
-    func: str,
-    args: Sequence[Any],
-    error: TransientError,
-    attempt: int,
-    first_seen: float,
-    kind: str,
-    entity: str,
-) -> float:
-    """Schedule the next attempt, or give up once the retry window is over. Returns the delay."""
+def schedule_retry(runtime: Runtime, work: Work, *, error: TransientError, attempt: int, first_seen: float) -> float:
+    """Schedule the next attempt at ``work``, or give up once the retry window is over. Returns the delay."""
     waited = time.time() - first_seen
     if waited > runtime.settings.retry_hours * 3600:
         raise give_up(
             PermanentError(f"gave up after {waited / 3600:.1f} h of retries; last failure: {error}")
         ) from None
     delay = retry_delay(runtime, error, attempt)
-    retry_later(
-        runtime.queue(queue),
-        func,
-        args,
-        {"attempt": attempt + 1, "first_seen": first_seen},
-        delay=delay,
-        job_id=new_job_id(kind, entity),
+    work.put(  # through RQ's scheduler (``ScheduledJobRegistry``)
+        runtime.queue(work.queue),
         timeout=runtime.settings.job_timeout,
+        kwargs={"attempt": attempt + 1, "first_seen": first_seen},
+        delay=delay,
     )
     # The sync log shows what waits and why; this log line is the operation's one line.
+    kind, entity = work.job_kind, work.entity
     runtime.telemetry.job_outcome(
         kind, "retry", entity=kind, entity_id=entity, error=str(error),
         detail=f"{error.cause}; attempt {attempt + 1}, next in {delay:.1f}s", log_line=False,
@@ -101,23 +86,6 @@ def backoff(attempt: int, *, min_delay: float, max_delay: float, jitter: float =
     """Doubling delay with jitter, so that a crowd of retries does not hit a recovering peer at once."""
     base = min(max_delay, min_delay * (2 ** min(attempt, 30)))
     return base * (1 + random.uniform(-jitter, jitter))
-
-
-def retry_later(
-    queue: Queue, func: str, args: Sequence[Any], kwargs: dict[str, Any], *, delay: float, job_id: str, timeout: int
-) -> None:
-    """Schedule another attempt through RQ's scheduler (``ScheduledJobRegistry``)."""
-    queue.enqueue_in(
-        timedelta(seconds=max(delay, 0.0)),
-        func,
-        *args,
-        job_id=job_id,
-        job_timeout=timeout,
-        result_ttl=0,
-        failure_ttl=FAILURE_TTL,
-        retry=CRASH_RETRY,
-        **kwargs,
-    )
 
 
 def bring_forward(queue: Queue) -> int:

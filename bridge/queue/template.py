@@ -15,7 +15,7 @@ from typing import Any
 from rq import Queue
 from rq.utils import get_call_string, utcparse
 
-from bridge.queue import CRASH_RETRY, FAILURE_TTL
+from bridge.queue.work import create_job
 from bridge.scripts import pack_blob
 
 
@@ -30,16 +30,7 @@ def recorded_enqueue(
 ) -> list[list[Any]]:
     """The Redis commands RQ would run to enqueue this job, recorded instead of run."""
     pipe = queue.connection.pipeline(transaction=False)
-    job = queue.create_job(
-        func,
-        args=tuple(args),
-        kwargs=kwargs or {},
-        job_id=job_id,
-        timeout=timeout,
-        result_ttl=0,
-        failure_ttl=FAILURE_TTL,
-        retry=CRASH_RETRY,
-    )
+    job = create_job(queue, func, tuple(args), job_id=job_id, timeout=timeout, kwargs=kwargs)
     queue.enqueue_job(job, pipeline=pipe)
     return [list(cmd_args) for cmd_args, _options in pipe.command_stack]
 

@@ -30,15 +30,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-from redis.exceptions import LockError
-
 from bridge import keys, runtime
 from bridge.errors import Cause, PermanentError, TransientError
-from bridge.locks import renewed
-from bridge.queue import CRASH_RETRY, FAILURE_TTL, SHOP_QUEUE
-from bridge.queue.enqueue import new_job_id
+from bridge.queue.locked import locked_job
 from bridge.queue.markers import finish_pending, read_pending
 from bridge.queue.retry import give_up, schedule_retry
+from bridge.queue.work import FLUSH_JOB, flush_work
 from bridge.runtime import Runtime
 from bridge.updates import inbox, pending
 from bridge.updates.kinds import KINDS
@@ -47,8 +44,6 @@ from bridge.updates.pending import Entry
 
 log = logging.getLogger("bridge.updates.flush")
 
-FLUSH = "bridge.updates.flush.flush"
-ACTION = "flush"
 # Keys per round. A round's lookups are one ``batch`` of list commands, each answering up to 50 rows, so one
 # request can read 2,500 rows: rounds of 2,500 keys need the fewest lookup requests, and leave fewer half-
 # filled write batches. Rounds of 1,000 cost a 50,000-item push 13 % more shop requests than the least
@@ -61,14 +56,12 @@ MIN_BUDGET = 10.0
 
 
 def marker_key(kind: str) -> str:
-    return keys.UPDATES_FLUSH.format(kind=kind)
+    return FLUSH_JOB.marker(kind)
 
 
 def queue_flush(rt: Runtime, kind: str) -> bool:
     """Queue a flush of ``kind`` unless one is pending; True when a job was created."""
-    return rt.enqueuer.enqueue_once(
-        queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION, func=FLUSH, args=(kind,), kind="flush", entity=kind
-    )
+    return rt.enqueuer.enqueue_once(flush_work(kind))
 
 
 def sweep(rt: Runtime) -> int:
@@ -92,21 +85,12 @@ def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> st
         raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(KINDS)}"))
     rt = runtime.current()
     first_seen = first_seen or time.time()
-    # A short lease renewed while we work, so a killed worker's lock frees itself soon (see bridge.worker).
-    settings = rt.settings
-    lock = rt.redis.lock(keys.UPDATES_LOCK.format(kind=kind), timeout=settings.job_lease, thread_local=False)
-    if not lock.acquire(blocking=False):
-        busy = TransientError(f"{kind} updates are being flushed by another worker", cause=Cause.BUSY)
-        _retry(rt, kind, busy, 0, first_seen)
-        return "deferred"
-    try:
-        with renewed(lock, settings.job_heartbeat):
-            return _flush_locked(rt, kind, attempt, first_seen)
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("%s: the flush lock expired before the job finished", kind)
+    lock = keys.UPDATES_LOCK.format(kind=kind)
+    busy = f"{kind} updates are being flushed by another worker"
+    with locked_job(rt, lock, flush_work(kind), first_seen=first_seen, busy=busy) as locked:
+        if not locked:
+            return "deferred"
+        return _flush_locked(rt, kind, attempt, first_seen)
 
 
 def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> str:
@@ -131,7 +115,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             log.error("%s flush gave up: %s", kind, total.fatal)
             raise give_up(total.fatal)
         if state == "waiting" and waiting is not None:
-            _retry(rt, kind, waiting, attempt, first_seen)
+            schedule_retry(rt, flush_work(kind), error=waiting, attempt=attempt, first_seen=first_seen)
             return f"retry ({waiting.cause}); {_summary(total)}"
         if state == "out of time":
             _continue(rt, kind)
@@ -183,24 +167,10 @@ def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outco
     return outcomes
 
 
-def _retry(rt: Runtime, kind: str, error: TransientError, attempt: int, first_seen: float) -> None:
-    schedule_retry(
-        rt, queue=SHOP_QUEUE, func=FLUSH, args=(kind,), error=error,
-        attempt=attempt, first_seen=first_seen, kind="flush", entity=kind,
-    )  # fmt: skip
-
-
 def _continue(rt: Runtime, kind: str) -> None:
     """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued)."""
-    rt.queue(SHOP_QUEUE).enqueue(
-        FLUSH,
-        kind,
-        job_id=new_job_id("flush", kind),
-        job_timeout=rt.settings.job_timeout,
-        result_ttl=0,
-        failure_ttl=FAILURE_TTL,
-        retry=CRASH_RETRY,
-    )
+    work = flush_work(kind)
+    work.put(rt.queue(work.queue), timeout=rt.settings.job_timeout)
 
 
 def _summary(total: Outcomes) -> str:

@@ -27,8 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.ops import telemetry
-from bridge.queue import SHOP_QUEUE
-from bridge.updates.flush import ACTION, FLUSH, marker_key
+from bridge.queue.work import flush_work
 from bridge.updates.intake.fast import items_if_valid
 from bridge.updates.intake.staging import StagedBody
 from bridge.updates.intake.validation import InvalidPayload, validate
@@ -44,8 +43,8 @@ JSON_TYPES = {"application/json", ""}  # 1C's HTTPЗапрос sends no Content-
 
 def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
     """The handler of ``POST /1c/<kind>``."""
-
     update = KINDS[kind]
+    work = flush_work(kind)  # every push of this kind collapses into one pending flush
 
     async def receive(request: Request) -> Response:
         state = request.app.state
@@ -74,14 +73,11 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             # Two independent writes, waited for together. Should the flush not be queued (503), the body is
             # on the inbox all the same and the sweep queues its flush, so recording it as accepted is true.
             await asyncio.gather(
-                state.enqueuer.enqueue_once_async(
-                    state.redis, queue=SHOP_QUEUE, marker=marker_key(kind), action=ACTION,
-                    func=FLUSH, args=(kind,), kind="flush", entity=kind,
-                ),
+                state.enqueuer.enqueue_once_async(state.redis, work),
                 telemetry.inbound_push(  # items counter + sync log, one round trip; never raises
                     state.redis, kind=kind, accepted=accepted, batch=batch, max_entries=state.settings.sync_log_max
                 ),
-            )  # fmt: skip
+            )
         except BodyError as exc:
             return problem(exc.status, exc.error, exc.message)
         except InvalidPayload as exc:

@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.orders.job import CANCEL, SAVE, order_work
+from bridge.orders.job import CANCEL, SAVE
+from bridge.queue.work import order_work
 from bridge.shop.phpquery import QueryError, parse
 from bridge.web.auth import shop_refusal
 from bridge.web.bodies import BodyError, decode_text, load_json, media_type, read_body
@@ -101,7 +102,7 @@ async def shop_events(request: Request) -> Response:
     notes = state.event_notes  # the event's count and sync-log entries go with its job, in one script call
     try:
         queued = await state.enqueuer.enqueue_once_async(
-            state.redis, **order_work(order_id, action), notes=notes.writer, note=notes.note(event, order_id)
+            state.redis, order_work(order_id, action), notes=notes.writer, note=notes.note(event, order_id)
         )
     except RedisError:
         log.exception("shop event for order %s not accepted: Redis unavailable", order_id)
