@@ -47,7 +47,7 @@ DEFAULT_STATUSES: dict[str, str] = {
     "FF": "Completed",
     "C": "Cancelled by client",
 }
-# Contract §5 names. Keys are what order.toml calls them; values are the names 1C sees.
+# 1C's "Customer order" names. Keys are what order.toml calls them; values are the names 1C sees.
 DEFAULT_FIELDS: dict[str, str] = {
     "number": "Number",
     "site_id": "SiteId",
@@ -121,7 +121,7 @@ class DocumentStrategy:
 
 @dataclass(frozen=True)
 class DocumentMapping:
-    """The shape of the order document sent to 1C (contract §5), with every name configurable."""
+    """The shape of the order document sent to 1C, with every name configurable."""
 
     fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
     counterparty_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COUNTERPARTY_FIELDS))

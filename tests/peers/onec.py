@@ -1,10 +1,11 @@
 """Emulator of the 1C:Enterprise HTTP service that receives the shop's orders.
 
-1C is a hard peer (``/work/shared/research/onec.md`` §1.5, §5): it goes away for maintenance behind a
-session-start lock (403 with the ``#exception`` envelope), fails with lock conflicts under load (500), is
-slow, and serialises work. Those behaviours are switches here, so the bridge's classification, circuit and
-concurrency cap can be tested over real HTTP. The order contract is ours (CONTRACT.md §5): POST a JSON
-document with a ``Number``; 1C creates it (201) or updates the one with that number (200).
+1C is a hard peer: backups, dumps and configuration updates lock new sessions out, so it goes away for
+maintenance behind a session-start lock (403 with the ``#exception`` envelope, the text starting "Начало
+сеанса с информационной базой запрещено."); it fails with lock conflicts under load (500), is slow, and
+serialises work. Those behaviours are switches here, so the bridge's classification, circuit and
+concurrency cap can be tested over real HTTP. The order exchange is the bridge's own: POST a JSON document
+with a ``Number``; 1C creates it (201) or updates the one with that number (200).
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 def exception_envelope(reason: int, http_text: str, inner: str, detail: str | None = None) -> dict[str, Any]:
-    """The web-server module's JSON error envelope (onec.md §1.5, shape observed by a third party)."""
+    """The JSON error envelope 1C's web-server module sends when a request fails inside the base.
+
+    The shape is as a third party observed it on a live publication, not as 1C documents it (it does not).
+    """
     innermost: dict[str, Any] = {"descr": detail or inner, "creationStack": "core83.dll:0x00000000000A1B2C"}
     return {
         "#exception": "{http://v8.1c.ru/8.2/virtual-resource-system}Exception",

@@ -1,6 +1,6 @@
 """Emulator of a 1C-Bitrix shop's REST API, reached through an incoming webhook.
 
-It reproduces the wire behaviour the bridge must cope with (``/work/shared/research/bitrix-rest.md``):
+It reproduces the wire behaviour the bridge must cope with:
 camelCase envelopes with the list under a named key, ``total``/``next`` paging by 50, numeric domain errors
 with HTTP 400, system errors by HTTP status *and* body (or HTTP 200 on old servers), the leaky-bucket limit,
 per-method operating-time pauses, ``batch`` with its PHP artefacts, ``catalog.price.modify`` deleting the
@@ -56,7 +56,7 @@ ORDER_FIELDS = (
     "recurringId", "affiliateId", "statusXmlId",
 )  # fmt: skip
 ORDER_NESTED = ("basketItems", "propertyValues", "shipments", "payments", "clients", "requisiteLink", "tradeBindings")
-ORDER_UPDATABLE_FIELDS = (  # sale.order.update's list (bitrix-rest.md §8.3)
+ORDER_UPDATABLE_FIELDS = (  # the fields sale.order.update accepts
     "price", "discountValue", "statusId", "empStatusId", "dateInsert", "marked", "empMarkedId", "reasonMarked",
     "userDescription", "additionalInfo", "comments", "responsibleId", "recurringId", "lockedBy", "recountFlag",
     "affiliateId", "updated1c", "orderTopic", "xmlId", "id1c", "version1c", "externalOrder", "canceled",
@@ -87,7 +87,7 @@ DOCUMENT_FIELDS = (
 DOCUMENT_ELEMENT_FIELDS = ("id", "docId", "elementId", "storeFrom", "storeTo", "amount", "purchasingPrice")
 _PROPERTY_KEY = re.compile(r"^property\d+$")
 
-DEFAULT_STATUSES = (  # the shipped UT 11-style table (CONTRACT.md §6) plus two shipment statuses
+DEFAULT_STATUSES = (  # the shipped UT 11-style table (mappings/statuses.toml) plus two shipment statuses
     ("N", "O", 10, "#BEEDF1"),
     ("P", "O", 20, "#F1C5BE"),
     ("D", "O", 30, "#C2F1BE"),
@@ -878,7 +878,7 @@ class ShopEmulator:
     # -- outgoing webhooks ---------------------------------------------------------------------------------
 
     def event_payload(self, event: str, order_id: int, *, token: str | None = None) -> dict[str, Any]:
-        """The outgoing-webhook payload of bitrix-rest.md §6.2, every value a string as on the wire."""
+        """The shop's outgoing-webhook payload, every value a string as on the wire."""
         event = event.upper()
         with self.lock:
             order = self.orders.get(order_id, {})

@@ -1,4 +1,4 @@
-"""The bodies of ``POST /1c/stock``, ``/1c/prices`` and ``/1c/order-status`` (contract §3.2).
+"""The bodies of ``POST /1c/stock``, ``/1c/prices`` and ``/1c/order-status`` (docs/reference.md).
 
 Strict on purpose. 1C developers write these bodies by hand in the configurator, so a typo (``"amout"``),
 a number sent as a string, a NaN or a product named twice must come back as a 400 that points at the exact
