@@ -1,10 +1,10 @@
 """Hostile input on every endpoint that takes a body or a query: the bridge refuses it in words, and only so.
 
-Contract §7: "Bad input gets a clear 4xx and changes nothing; no input makes the bridge answer 500." Each
-test below holds the same three rules for whatever it sends (``check``): the status is never 5xx (the
-bridge is fully configured and Redis is up, so not even 503); a refusal is JSON with an ``error`` code and
-a ``message`` a person can read; and a refused request leaves the queued work exactly as it was. The web
-process never calls the shop or 1C; the emulators behind the settings prove it.
+The guarantee (docs/reference.md): bad input gets a 4xx in words and changes nothing; no input makes the
+bridge answer 500. Each test below holds the same three rules for whatever it sends (``check``): the status
+is never 5xx (the bridge is fully configured and Redis is up, so not even 503); a refusal is JSON with an
+``error`` code and a ``message`` a person can read; and a refused request leaves the queued work exactly as
+it was. The web process never calls the shop or 1C; the emulators behind the settings prove it.
 
 Property-based (hypothesis) for the shapes, explicit for the classics. The explicit cases that
 ``test_shop_events.py``, ``test_onec_inbound.py`` and ``test_admin_api.py`` already cover are not repeated.

@@ -102,7 +102,7 @@ def classify(
     words = extract_reason(text)
     reason = _trim(f"HTTP {status}: {words}" if words else f"HTTP {status}")
     if 200 <= status < 300 or status == 409:
-        # 409: 1C has an order with this Number already, which is what we wanted (contract §5).
+        # 409: 1C has an order with this Number already, which is what we wanted (docs/reference.md).
         return Answer(Outcome.DELIVERED, status, reason, text)
     if status in (403, 406) or status >= 500:
         # Only where the platform puts its own lock messages. A 400/422 that merely mentions a lock (a blocked

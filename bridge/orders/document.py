@@ -1,4 +1,4 @@
-"""The shop order (``sale.order.get``) → the order document 1C receives (contract §5). Pure: no I/O.
+"""The shop order (``sale.order.get``) → the order document 1C receives (docs/reference.md). Pure: no I/O.
 
 The one subtle part is money. 1C books what the lines say, so the lines must add up to what the buyer pays:
 a basket item's ``price`` already has its own discounts applied, but an order-level discount (a coupon on

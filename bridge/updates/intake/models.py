@@ -1,4 +1,4 @@
-"""The field types every 1C body is made of, shared by the kinds (``bridge.updates.kinds``).
+"""The field types every 1C body is made of, shared by the kinds (``bridge.updates.kinds``; docs/reference.md).
 
 Each kind's module defines its own item and body models from these (``bridge.updates.kinds.stock`` has
 ``StockItem`` and ``StockBody``), strict on purpose. 1C developers write these bodies by hand in the

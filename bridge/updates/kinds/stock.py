@@ -1,4 +1,4 @@
-"""Stock from 1C into the shop, by the strategy the mappings choose (contract §4).
+"""Stock from 1C into the shop, by the strategy the mappings choose (docs/reference.md).
 
 - ``storeproduct`` (default): the stock record per (product, store) is found with
   ``catalog.storeproduct.list`` (its id is then cached) and set with ``catalog.storeproduct.update``, or
