@@ -2,16 +2,16 @@
 filed in the sync log, and the shop never waiting for either.
 
 The handler tells ``EventAccounting`` what it decided (accepted, ignored, refused) with what it knows; the
-counts go to the ``bridge_shop_events`` metric and the entries to the sync log (``bridge.ops``). Both paths
-pay one Redis round trip per group of requests, not one per request (BENCHMARKS.md, webhook intake):
+counts go to the ``bridge_shop_events`` metric and the entries to the sync log (``bridge.ops``). Neither path
+costs a request a Redis round trip of its own (BENCHMARKS.md, webhook intake):
 
 - **Accepted** (nearly every event): counted and filed by the very script call that queues the event's job.
   ``EventNotes`` gives the enqueue script its hook ``note(shared, own)`` (``bridge.queue.enqueue.NoteWriter``),
   so a 200 means the event already shows in ``bridge log`` and ``/metrics``; one INFO line per script call
   names every order in it, each event's own line is DEBUG.
 - **Everything else** (ignored, refused, 503) is rare: added to an in-process tally that one task writes out
-  (``EventTally``, a group commit). Refusals are only counted (the handler logs them), so unauthenticated
-  noise cannot push history out of the capped sync log; an ignored event gets its entry and an INFO line.
+  (``EventTally``, a group commit). Refusals are only counted, so unauthenticated noise cannot push
+  history out of the capped sync log; an ignored event gets its entry and an INFO line.
 
 ``tests/test_fast_paths.py`` holds the script's writes to what ``synclog.append`` and ``metrics.inc`` write.
 """
@@ -82,7 +82,7 @@ class EventAccounting:
         self.tally.add(event, Outcome.IGNORED, Entry("shop", "event", Outcome.IGNORED, detail=event))
 
     def refused(self, outcome: Outcome) -> None:
-        """A request answered 4xx or 503: counted under the event ``unknown`` (the handler logs it)."""
+        """A request answered 4xx or 503: only counted, under the event ``unknown``."""
         self.tally.add(UNKNOWN_EVENT, outcome)
 
     async def flushed(self) -> bool:
