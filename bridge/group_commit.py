@@ -75,8 +75,8 @@ class GroupCommit(Generic[Item, Result]):
                 results = await self._write([item for item, _future in group])
             except Exception as error:  # every waiter of this call learns it; the task carries on with the rest
                 waiters = [future for _item, future in group if future is not None and not future.done()]
-                for future in waiters:
-                    future.set_exception(error)
+                for waiter in waiters:
+                    waiter.set_exception(error)
                 if not waiters:  # nobody would ever see it
                     log.error("%s: a write failed", self.name, exc_info=error)
                 continue
