@@ -1,7 +1,9 @@
 """Lua shared by several Redis scripts, and the argument packing it reads.
 
 Like rq's ``scripts.py``: a fragment used by more than one script lives here once, so no module imports another
-module's queue or log internals to build its own script.
+module's queue or log internals to build its own script. ``LUA_SPLIT`` reads packed arguments (the enqueue
+script, the sync log's ``append_many``, the intake's event accounting); ``LUA_APPEND_ENTRY`` writes one sync-log
+entry (``append_many``, and the event accounting inside the enqueue script).
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ local function split(s)
     pos = colon + len + 1
   end
   return out
+end
+"""
+
+# Lua: ``append_entry(log, l, stream, fields)`` runs the commands ``bridge.ops.synclog.append`` queues for one
+# entry. ``log`` from index ``l``: the global log's key, its cap, the entity streams' cap and TTL
+# (``synclog.script_log``); ``stream``: the entity's stream key, '' for none; ``fields``: field, value, ...
+LUA_APPEND_ENTRY = """
+local function append_entry(log, l, stream, fields)
+  redis.call('XADD', log[l], 'MAXLEN', '~', log[l + 1], '*', unpack(fields))
+  if stream ~= '' then
+    redis.call('XADD', stream, 'MAXLEN', log[l + 2], '*', unpack(fields))
+    redis.call('EXPIRE', stream, log[l + 3])
+  end
 end
 """
 

@@ -12,7 +12,7 @@ from redis.retry import Retry
 from bridge import keys
 from bridge.ops import synclog
 from bridge.ops.synclog import Entry
-from bridge.web.tally import EventTally
+from bridge.web.event_accounting import EventTally
 from tests.peers.server import free_port
 
 FIELD = b"ONSALEORDERSAVED\x1faccepted"

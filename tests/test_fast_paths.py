@@ -2,11 +2,11 @@
 
 - ``JobTemplate``: a job filled into RQ's recorded template is the job RQ itself would have written, and RQ
   runs it; without a template (RQ's format changed) every job is built by RQ, as before.
-- ``_GroupCommit``: concurrent enqueues share script calls, each caller learns its own result, a Redis that
-  forgot the script or went away is handled.
+- ``GroupCommit`` (the enqueue's and the event tally's): concurrent enqueues share script calls, each caller
+  learns its own result, a Redis that forgot the script or went away is handled.
 - ``ConcurrencyLimit``'s doorbell: a released slot is taken by a waiter at once, not after its poll delay.
-- ``EventNotes``: the intake's script writes each event's sync-log entries and count as ``append`` and
-  ``metrics.inc`` would.
+- ``EventNotes`` (``bridge.web.event_accounting``): the intake's script writes each event's sync-log entries
+  and count as ``append`` and ``metrics.inc`` would.
 - ``LeakyBucket(rate_headroom=…)``, ``synclog.append_many``, ``bridge.tls``, ``bridge.worker.preload``, the web
   app's garbage-collector settings.
 """
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import subprocess
 import sys
 import threading
 import time
@@ -30,14 +32,16 @@ from rq import Queue
 from rq.job import Job
 
 from bridge import keys
+from bridge.group_commit import GroupCommit
 from bridge.locks import ConcurrencyLimit
 from bridge.ops import metrics, synclog
 from bridge.ops.synclog import Entry
-from bridge.ops.telemetry import EventNotes, process_name
+from bridge.ops.telemetry import process_name
 from bridge.queue.enqueue import Enqueuer
 from bridge.queue.template import JobTemplate, recorded_enqueue
 from bridge.queue.work import Work
 from bridge.shop.ratelimit import LeakyBucket
+from bridge.web.event_accounting import EventNotes
 from bridge.worker import BridgeSimpleWorker
 
 FUNC = "tests.jobs_for_tests.record"
@@ -128,6 +132,40 @@ def test_concurrent_enqueues_share_script_calls_and_each_learns_its_own_result(r
     assert 1 <= calls < 42  # grouped: fewer script calls than events
     seqs = sorted(int(sync.get(f"m:{n}").split(b":")[1]) for n in range(40))
     assert len(set(seqs)) == 40  # every event its own sequence number
+
+
+def test_a_group_commit_writes_what_piled_up_and_logs_a_failure_nobody_waits_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[list[str]] = []
+
+    async def write(items: list[str]) -> list[str]:
+        calls.append(items)
+        await asyncio.sleep(0)
+        if "boom" in items:
+            raise RuntimeError("boom")
+        return [item.upper() for item in items]
+
+    async def main() -> tuple[list[str], Any]:
+        commit: GroupCommit[str, str] = GroupCommit(write, max_items=3, name="test")
+        results = await asyncio.gather(*(commit.submit(item) for item in "abcde"))
+        commit.add("boom")
+        await commit.settled(1)
+        failed = await asyncio.gather(commit.submit("boom"), return_exceptions=True)
+        return results, failed[0]
+
+    results, failed = asyncio.run(main())
+    assert results == list("ABCDE") and calls[:2] == [list("abc"), list("de")]  # two calls, at most 3 each
+    assert isinstance(failed, RuntimeError)  # a waiter learns its call's error ...
+    [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]  # ... and only the unwatched one is logged
+    assert "test: a write failed" in logged.getMessage()
+
+
+def test_the_sync_log_and_telemetry_do_not_import_the_queue() -> None:
+    """The intake's accounting lives in the web intake; observability only shares Lua with it (bridge.scripts)."""
+    code = "import sys, bridge.ops.telemetry, bridge.ops.synclog; print('bridge.queue.enqueue' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_a_redis_that_forgot_the_script_still_takes_the_event(redis_url: str) -> None:

@@ -65,7 +65,7 @@ def test_three_duplicate_events_queue_one_sync(client: TestClient, redis: Redis)
 def test_an_accepted_event_is_counted_and_logged_before_its_answer(
     client: TestClient, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The enqueue script itself writes the count and the sync-log entries (``EventNotes``): both are in Redis
+    """The enqueue script itself writes the count and the sync-log entries (``event_accounting``): both are in Redis
     when the 200 arrives, for collapsed events too, and the INFO line names the orders of its write."""
     caplog.set_level(logging.INFO, logger="bridge.ops")
     for number, event in enumerate(("ONSALEORDERSAVED", "ONSALEORDERSAVED", "ONSALEBEFOREORDERDELETE"), 1):
@@ -182,3 +182,43 @@ def test_redis_down_is_503_not_500() -> None:
     assert answer.status_code == 503
     assert answer.json()["error"] == "redis_unavailable"
     assert ready.status_code == 503
+
+
+COUNTER = keys.METRIC_COUNTER.format(name="bridge_shop_events")
+
+
+def test_every_answer_is_counted_by_its_outcome_and_only_an_ignored_event_is_filed(
+    client: TestClient, redis: Redis
+) -> None:
+    """The handler tells the accounting what it decided; a refusal counts under ``unknown`` and files nothing,
+    so a stranger's noise cannot push history out of the capped sync log."""
+    json_type = {"Content-Type": "application/json"}
+    refusals = [
+        form(event_body(token="wrong")),
+        {"content": b"{not json", "headers": json_type},
+        {"content": b"a" * 5000, "headers": json_type},
+        {"content": b"event=x", "headers": {"Content-Type": "text/plain"}},
+        form(event_body(event="")),
+        form(event_body(order_id="12abc")),
+    ]
+    for kwargs in refusals:
+        assert client.post("/shop/events", **kwargs).status_code in (400, 401, 413, 415)
+    assert client.post("/shop/events", **form(event_body(event="ONCRMDEALADD"))).json()["status"] == "ignored"
+    assert client.post("/shop/events", **form(event_body(event="ONCRM.DEAL"))).json()["status"] == "ignored"
+    assert client.get("/metrics").status_code == 200  # writes this process's counts first
+    assert redis.hgetall(COUNTER) == {
+        b"unknown\x1funauthorized": b"1",
+        b"unknown\x1frejected": b"5",
+        b"ONCRMDEALADD\x1fignored": b"1",
+        b"other\x1fignored": b"1",  # not an event name: no label of the sender's making
+    }
+    assert [(e.outcome, e.detail, e.entity) for e in synclog.read(redis)] == [
+        ("ignored", "other", None),
+        ("ignored", "ONCRMDEALADD", None),
+    ]
+
+
+def test_an_unconfigured_intake_counts_its_503s(redis_url: str, redis: Redis) -> None:
+    with TestClient(create_app(Settings(redis_url=redis_url))) as test_client:
+        assert test_client.post("/shop/events", **form(event_body())).status_code == 503
+    assert redis.hgetall(COUNTER) == {b"unknown\x1funavailable": b"1"}  # written at shutdown at the latest

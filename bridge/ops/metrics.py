@@ -77,10 +77,14 @@ def _labels_field(name: str, values: Sequence[object]) -> str:
     return LABEL_SEP.join(label_value(v) for v in values)
 
 
+def counter_slot(name: str, labels: Sequence[object] = ()) -> tuple[str, str]:
+    """(hash key, field) of a counter's label set: where ``inc`` adds, for a script that counts by itself."""
+    return keys.METRIC_COUNTER.format(name=name), _labels_field(name, labels)
+
+
 def inc(pipe: Any, name: str, labels: Sequence[object] = (), amount: float = 1) -> None:
     """Add ``amount`` to a counter. ``pipe`` is a Redis client or pipeline, sync or async (queued there)."""
-    field = _labels_field(name, labels)
-    key = keys.METRIC_COUNTER.format(name=name)
+    key, field = counter_slot(name, labels)
     if float(amount).is_integer():
         pipe.hincrby(key, field, int(amount))
     else:

@@ -20,7 +20,7 @@ from typing import Any
 from redis import Redis
 
 from bridge import keys
-from bridge.scripts import LUA_SPLIT, pack_blob
+from bridge.scripts import LUA_APPEND_ENTRY, LUA_SPLIT, pack_blob
 from bridge.texts import as_text
 
 ENTITY_MAX = 200
@@ -55,18 +55,20 @@ def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
+    """One line of at most ``TEXT_LIMIT`` characters, as an entry's error and detail are stored."""
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= TEXT_LIMIT else one_line[: TEXT_LIMIT - 1] + "…"
 
 
-def _fields(entry: Entry) -> dict[str, str]:
+def stream_fields(entry: Entry) -> dict[str, str]:
+    """The stream fields ``append`` writes for ``entry`` (a script that writes entries itself starts from these)."""
     fields = {"peer": entry.peer, "op": entry.operation, "outcome": entry.outcome}
     optional = {
         "entity": entry.entity,
         "id": entry.entity_id,
-        "error": _clip(entry.error) if entry.error else None,
-        "detail": _clip(entry.detail) if entry.detail else None,
+        "error": clip(entry.error) if entry.error else None,
+        "detail": clip(entry.detail) if entry.detail else None,
         "proc": entry.process,
     }
     fields.update({k: str(v) for k, v in optional.items() if v})
@@ -81,7 +83,7 @@ def entity_key(entity: str, entity_id: str) -> str:
 
 def append(pipe: Any, entry: Entry, *, max_entries: int) -> None:
     """Queue the entry on ``pipe`` (a pipeline; executing it is the caller's business)."""
-    fields = _fields(entry)
+    fields = stream_fields(entry)
     pipe.xadd(keys.SYNC_LOG, fields, maxlen=max_entries, approximate=True)
     if entry.entity and entry.entity_id:
         key = entity_key(entry.entity, entry.entity_id)
@@ -89,24 +91,11 @@ def append(pipe: Any, entry: Entry, *, max_entries: int) -> None:
         pipe.expire(key, ENTITY_TTL)
 
 
-# Lua: ``append_entry(log, l, stream, fields)`` runs the commands ``append`` queues for one entry. ``log``
-# from index ``l``: the global log's key, its cap, the entity streams' cap and TTL (``script_log``);
-# ``stream``: the entity's stream key, '' for none; ``fields``: field, value, field, value...
-LUA_APPEND = """
-local function append_entry(log, l, stream, fields)
-  redis.call('XADD', log[l], 'MAXLEN', '~', log[l + 1], '*', unpack(fields))
-  if stream ~= '' then
-    redis.call('XADD', stream, 'MAXLEN', log[l + 2], '*', unpack(fields))
-    redis.call('EXPIRE', stream, log[l + 3])
-  end
-end
-"""
-
 # ``append`` for many entries in one script call. ARGV[1] ``script_log`` packed; ARGV[2..] one entry each,
 # "<length>:<bytes>" runs of: the entity stream's key ('' for none), then field, value, field, value...
 _APPEND_MANY = (
     LUA_SPLIT
-    + LUA_APPEND
+    + LUA_APPEND_ENTRY
     + """
 local log = split(ARGV[1])
 for i = 2, #ARGV do
@@ -120,7 +109,8 @@ return #ARGV - 1
 
 
 def script_log(max_entries: int) -> list[bytes]:
-    """Where ``LUA_APPEND`` writes: the global log's key and cap, the entity streams' cap and TTL."""
+    """Where ``bridge.scripts.LUA_APPEND_ENTRY`` writes: the global log's key and cap, the entity streams' cap
+    and TTL."""
     return [keys.SYNC_LOG.encode(), b"%d" % max_entries, b"%d" % ENTITY_MAX, b"%d" % ENTITY_TTL]
 
 
@@ -136,49 +126,9 @@ def append_many(pipe: Any, entries: Sequence[Entry], *, max_entries: int) -> Non
     packed = []
     for entry in entries:
         key = entity_key(entry.entity, entry.entity_id) if entry.entity and entry.entity_id else ""
-        values = [key, *(text for pair in _fields(entry).items() for text in pair)]
+        values = [key, *(text for pair in stream_fields(entry).items() for text in pair)]
         packed.append(pack_blob(value.encode() for value in values))
     pipe.eval(_APPEND_MANY, 0, pack_blob(script_log(max_entries)), *packed)
-
-
-class EntryTemplate:
-    """Entries that differ only in their entity id and detail (the shop's events, one per order), for a
-    script that writes many of them in one call: the intake's enqueue (``bridge.ops.telemetry.EventNotes``).
-
-    What they share is packed once (``shared``: ``script_log``, the entity streams' key without the id, the
-    field/value pairs); each entry then adds only its id and detail (``own``). ``LUA_APPEND_TEMPLATED`` joins
-    the two and runs what ``append`` would run for the whole entry (``tests/test_fast_paths.py``).
-    """
-
-    def __init__(self, entry: Entry, *, max_entries: int) -> None:
-        if entry.entity is None or entry.entity_id is not None or entry.detail is not None:
-            raise ValueError("a template names the entity kind and leaves its id and the detail open")
-        prefix = entity_key(entry.entity, "")
-        if entity_key(entry.entity, "1") != prefix + "1":
-            raise ValueError("the entity stream's key does not end with the entity id")
-        pairs = [text for pair in _fields(entry).items() for text in pair]
-        self.shared = [*script_log(max_entries), prefix.encode(), *(text.encode() for text in pairs)]
-
-    @staticmethod
-    def own(entity_id: str, detail: str) -> list[bytes]:
-        """One entry's part: its entity id and its detail."""
-        return [entity_id.encode(), _clip(detail).encode()]
-
-
-# Lua: ``append_templated(shared, s, own, o)``: one entry of an ``EntryTemplate``, from ``shared`` at index
-# ``s`` and ``own`` at index ``o`` (the caller's own values may come before them). 'id' and 'detail' are the
-# field names ``_fields`` gives them.
-LUA_APPEND_TEMPLATED = (
-    LUA_APPEND
-    + """
-local function append_templated(shared, s, own, o)
-  local fields, n = {}, 0
-  for i = s + 5, #shared do n = n + 1; fields[n] = shared[i] end
-  fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 'id', own[o], 'detail', own[o + 1]
-  append_entry(shared, s, shared[s + 4] .. own[o], fields)
-end
-"""
-)
 
 
 def _entry(stream_id: bytes | str, raw: dict[Any, Any]) -> Entry:

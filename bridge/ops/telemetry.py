@@ -13,7 +13,6 @@ orders) is filed under that order.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -27,8 +26,6 @@ from redis.exceptions import RedisError
 
 from bridge.ops import metrics, synclog
 from bridge.ops.synclog import Entry
-from bridge.queue.enqueue import NoteWriter
-from bridge.scripts import pack_blob
 
 if TYPE_CHECKING:
     from bridge.onec.answers import Answer
@@ -240,80 +237,3 @@ async def inbound_push(redis: Any, *, kind: str, accepted: int, batch: str, max_
         max_entries=max_entries,
         counters=lambda pipe: metrics.inc(pipe, "bridge_onec_items", (kind,), accepted),
     )
-
-
-# -- the web intake: accepted shop events, recorded by the enqueue script itself ------------------------------
-
-# ``note(shared, own)`` of ``bridge.queue.NoteWriter``: the event's count and its sync-log entries. ``shared``:
-# the counter's key, then an ``EntryTemplate``'s shared part; ``own``: the counter field, then the entry's part.
-_EVENT_NOTE_LUA = (
-    synclog.LUA_APPEND_TEMPLATED
-    + """
-local function note(shared, own)
-  redis.call('HINCRBY', shared[1], own[1], 1)
-  append_templated(shared, 2, own, 2)
-end
-"""
-)
-ACCEPTED = "accepted"
-
-
-class _Recorder:
-    """Takes the one ``HINCRBY`` that ``metrics.inc`` queues, so the script counts exactly what it would."""
-
-    def hincrby(self, key: str, field: str, amount: int) -> None:
-        self.key, self.field = key, field
-
-
-@functools.lru_cache(maxsize=256)
-def _event_counter(event: str) -> tuple[bytes, bytes]:
-    """(hash key, field) of ``bridge_shop_events`` for (event, accepted); event names are few (``ACTIONS``)."""
-    recorder = _Recorder()
-    metrics.inc(recorder, "bridge_shop_events", (event, ACCEPTED))
-    return recorder.key.encode(), recorder.field.encode()
-
-
-class EventNotes:
-    """The record of each accepted shop event, written by the intake's enqueue script (``bridge.queue``)
-    in the same call as the event's job, instead of by a separate pipeline after the answer.
-
-    Per event: the ``bridge_shop_events`` count (event, accepted) and the sync-log entry (shop, event,
-    accepted) in the global log and the order's own stream; so a 200 means the event shows in
-    ``bridge log`` and ``/metrics`` too. The log line is one INFO line per script call (``written``) naming
-    every order in it; each event's own line is DEBUG, since the sync log already holds each event.
-    """
-
-    def __init__(self, *, max_entries: int) -> None:
-        self.template = synclog.EntryTemplate(
-            Entry("shop", "event", ACCEPTED, "order", process=process_name()), max_entries=max_entries
-        )
-        counter_key = _event_counter(ACCEPTED)[0]  # one hash per metric, whatever the labels
-        self.writer = NoteWriter(_EVENT_NOTE_LUA, pack_blob([counter_key, *self.template.shared]), self.written)
-
-    def note(self, event: str, order_id: str) -> bytes:
-        """The packed ``own`` part of one event's note."""
-        _key, field = _event_counter(event)
-        return pack_blob([field, *self.template.own(order_id, event)])
-
-    @staticmethod
-    def written(order_ids: list[str], created: int) -> None:
-        """One log line per script call, with the ids of every order in it (a string: the log filter would
-        turn a list into one anyway)."""
-        ids = ", ".join(order_ids)
-        log.info(
-            "shop events accepted for %d order(s), %d new job(s): order %s",
-            len(order_ids),
-            created,
-            ids,
-            extra={
-                "extra_fields": {
-                    "peer": "shop",
-                    "operation": "event",
-                    "outcome": ACCEPTED,
-                    "entity": "order",
-                    "entity_ids": ids,
-                    "events": len(order_ids),
-                    "jobs_created": created,
-                }
-            },
-        )

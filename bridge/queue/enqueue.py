@@ -14,12 +14,10 @@ The RQ job itself comes from ``bridge.queue.template``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -27,6 +25,7 @@ from redis.exceptions import NoScriptError
 from rq import Queue
 
 from bridge import keys
+from bridge.group_commit import GroupCommit
 from bridge.queue import make_queue
 from bridge.queue.template import JobTemplate, flatten, recorded_enqueue
 from bridge.queue.work import Work
@@ -40,8 +39,10 @@ log = logging.getLogger("bridge.queue")
 # template, the values of the holes, or, without one (ARGV[1] empty), the item's own recorded commands.
 # Each ARGV is a list in the form written by ``pack_blob`` ("<length>:<bytes>" repeated): a few arguments per
 # item instead of ~50 keep the client's packing cheap, and the form is binary-safe (RQ's job data is zlib).
-# With notes (``NoteWriter``), the items are followed by the notes' shared part and then one note per item,
-# in the items' order; each item's note is written whether its event created a job or collapsed into one.
+# The hook ``note(shared, own)``: with a ``NoteWriter``, the items are followed by the notes' shared part and
+# then one note per item, in the items' order, both split from ``pack_blob`` form; the script calls ``note``
+# once per item, after the item, whether it created a job or collapsed into one. Without notes ``note`` is a
+# no-op and ARGV ends with the items.
 # Returns {the first item's seq, one '1' (created) or '0' (collapsed) per item}: the sequence numbers of one call
 # are consecutive (one INCRBY), and two values are far cheaper for redis-py's pure-Python parser to read than
 # an integer per item (its reply was ~5 % of the intake's CPU). Items are applied in order, so two for one
@@ -95,9 +96,14 @@ return {first, table.concat(created)}
 """
 
 
+_NO_NOTE = "local function note(shared, own) end\n"
+
+
 def enqueue_script(note_lua: str = "") -> tuple[str, str]:
-    """(text, SHA1) of the enqueue script; ``note_lua`` defines ``note(shared, own)`` (see ``NoteWriter``)."""
-    text = LUA_SPLIT + (note_lua or "local function note(shared, own) end\n") + _ENQUEUE_BODY
+    """(text, SHA1) of the enqueue script; ``note_lua`` defines ``note(shared, own)`` (see ``NoteWriter``).
+
+    ``LUA_SPLIT`` comes first, so ``note_lua`` may use ``split`` and must not define it again."""
+    text = LUA_SPLIT + (note_lua or _NO_NOTE) + _ENQUEUE_BODY
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -111,7 +117,7 @@ class Enqueuer:
     Jobs are filled into a ``JobTemplate`` that RQ recorded once per (queue, function), instead of being
     built as RQ ``Job`` objects one by one. The web process uses the async client and group-commits: the
     enqueues of all requests that are ready at the same moment go to Redis in one script call
-    (``_GroupCommit``), and each request is answered once its own item is written.
+    (``_EnqueueGroup``), and each request is answered once its own item is written.
     """
 
     def __init__(self, connection: Redis, *, job_timeout: int = 180) -> None:
@@ -119,7 +125,7 @@ class Enqueuer:
         self.job_timeout = job_timeout
         self._queues: dict[str, Queue] = {}
         self._templates: dict[tuple[str, str], JobTemplate | None] = {}
-        self._groups: dict[tuple[int, str, str, NoteWriter | None], _GroupCommit] = {}
+        self._groups: dict[tuple[int, str, str, NoteWriter | None], _EnqueueGroup] = {}
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -170,7 +176,7 @@ class Enqueuer:
         key = (id(client), work.queue, work.func, notes)
         group = self._groups.get(key)
         if group is None or group.client is not client:
-            group = self._groups[key] = _GroupCommit(client, header, notes)
+            group = self._groups[key] = _EnqueueGroup(client, header, notes)
         created, _seq = await group.submit(work.marker, item, note, work.entity)
         return created
 
@@ -185,14 +191,15 @@ _NO_TEMPLATE = [b"", b""]  # the script header when items carry their own record
 
 @dataclass(frozen=True)
 class NoteWriter:
-    """What the enqueue script writes along with each item, whether it created a job or collapsed into one:
-    the web intake's record of a shop event (its sync-log entries and its count, ``bridge.ops.telemetry``).
+    """What the enqueue script also writes for each item, in the same call: the web intake's record of an
+    accepted shop event (its count and sync-log entries, ``bridge.web.event_accounting``) is one.
 
-    Written by the same script call as the job, the record is in Redis before the answer, and a group of
-    events costs one round trip instead of two (BENCHMARKS.md). ``lua`` defines ``note(shared, own)``, both
-    lists split from ``pack_blob`` form: ``shared`` is the same for all notes (packed once) and ``own`` is
-    the item's. ``written`` is called after each script call with the entities of its items and how many
-    jobs it created: the place for one log line per write instead of one per event.
+    Written by the same script call as the job, the note is in Redis before the answer, and a group of
+    requests costs one round trip instead of two (BENCHMARKS.md). ``lua`` defines the script's hook
+    ``note(shared, own)``, both lists split from ``pack_blob`` form: ``shared`` is the same for all notes
+    (packed once per call) and ``own`` is the item's (``enqueue_once_async(note=…)``). ``written`` is called
+    after each script call with the entities of its items and how many jobs it created: the place for one
+    log line per write instead of one per item.
     """
 
     lua: str
@@ -200,19 +207,14 @@ class NoteWriter:
     written: Callable[[list[str], int], None] | None = None
 
 
-# (marker, item, note, entity, the waiting request's future)
-_Waiting = tuple[str, bytes, bytes, str, "asyncio.Future[tuple[bool, int]]"]
+# (marker, item, note, entity) of one waiting enqueue
+_Pending = tuple[str, bytes, bytes, str]
 
 
-class _GroupCommit:
-    """Writes the enqueues of concurrent requests together: one ``_ENQUEUE_ONCE`` call for all that wait.
-
-    The first request to arrive starts a writer task; requests that arrive while its script is on the wire
-    wait for the next call, which the same task sends as soon as the previous one returned. So nothing waits
-    for a timer: an idle bridge writes each event at once, a busy one writes many per round trip. Each
-    request's future resolves only after the script that holds its item returned, so the answer still means
-    "durably in Redis". One script call is atomic; if it fails (Redis down), every request in it gets the
-    error and answers 503, exactly as if each had failed alone.
+class _EnqueueGroup:
+    """The enqueues of concurrent requests, written together: one ``_ENQUEUE_ONCE`` call for all that wait
+    (``bridge.group_commit``). One script call is atomic; if it fails (Redis down), every request in it gets
+    the error and answers 503, exactly as if each had failed alone.
 
     There is one group per (client, queue, function, ``NoteWriter``), because one script call shares one job
     template and one kind of note.
@@ -225,46 +227,25 @@ class _GroupCommit:
         self.header = header
         self.notes = notes
         self.script, self.sha = enqueue_script(notes.lua) if notes else (_ENQUEUE_ONCE, _ENQUEUE_ONCE_SHA)
-        self.max_items = max_items
-        self._waiting: list[_Waiting] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._commit: GroupCommit[_Pending, tuple[bool, int]] = GroupCommit(
+            self._write, max_items=max_items, name="enqueue"
+        )
 
-    async def submit(self, marker: str, item: bytes, note: bytes = b"", entity: str = "") -> tuple[bool, int]:
-        future: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((marker, item, note, entity, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all())
-        return await future
+    def submit(self, marker: str, item: bytes, note: bytes = b"", entity: str = "") -> Awaitable[tuple[bool, int]]:
+        """(created, sequence number) of this item, once the script call that holds it returned."""
+        return self._commit.submit((marker, item, note, entity))  # no coroutine of its own: one frame less
 
-    async def _write_all(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting[: self.max_items], self._waiting[self.max_items :]
-            try:
-                results = await self._write(group)
-            except Exception as error:  # every waiter of this call learns it; the task carries on with the rest
-                for *_, future in group:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            except BaseException:  # cancelled (shutdown): nobody may wait for ever on a writer that is gone
-                for *_, future in group + self._waiting:
-                    future.cancel()
-                self._waiting = []
-                raise
-            first, created = int(results[0]), _flags(results[1])
-            for index, (*_, future) in enumerate(group):
-                if not future.done():
-                    future.set_result((created[index] == ord("1"), first + index))
-            if self.notes is not None and self.notes.written is not None:
-                self.notes.written([entity for _m, _i, _n, entity, _f in group], created.count(b"1"))
-
-    async def _write(self, group: list[_Waiting]) -> list[Any]:
+    async def _write(self, group: list[_Pending]) -> list[tuple[bool, int]]:
         markers = [marker for marker, *_ in group]
         argv = [*self.header, *(item for _marker, item, *_ in group)]
         if self.notes is not None:
-            argv += [self.notes.shared, *(note for _marker, _item, note, *_ in group)]
+            argv += [self.notes.shared, *(note for _marker, _item, note, _entity in group)]
         numkeys = 1 + len(markers)
         try:
-            return await self.client.evalsha(self.sha, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+            results = await self.client.evalsha(self.sha, numkeys, keys.SEQUENCE, *markers, *argv)
         except NoScriptError:  # a restarted Redis forgot the script: EVAL sends it once more and caches it
-            return await self.client.eval(self.script, numkeys, keys.SEQUENCE, *markers, *argv)  # type: ignore[no-any-return]
+            results = await self.client.eval(self.script, numkeys, keys.SEQUENCE, *markers, *argv)
+        first, created = int(results[0]), _flags(results[1])
+        if self.notes is not None and self.notes.written is not None:
+            self.notes.written([entity for *_, entity in group], created.count(b"1"))
+        return [(flag == ord("1"), first + index) for index, flag in enumerate(created)]

@@ -7,7 +7,6 @@ says so (503), rather than being open.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -47,16 +46,20 @@ async def failed_list(request: Request) -> Response:
     return JSONResponse({"count": len(letters), "failed": [d.as_dict() for d in letters]})
 
 
-async def _retry(request: Request, ids: list[str] | None) -> Response:
+async def _retried(request: Request, ids: list[str] | None) -> deadletters.RetryReport | None:
+    """Requeue ``ids`` (all when None): what was requeued and what was missing; None when Redis is away."""
     redis = request.app.state.sync_redis
     try:
         if ids is None:
-            report = await run_in_threadpool(deadletters.retry_all, redis)
-        else:
-            report = await run_in_threadpool(deadletters.retry, redis, ids)
+            return await run_in_threadpool(deadletters.retry_all, redis)
+        return await run_in_threadpool(deadletters.retry, redis, ids)
     except (RedisError, OSError):
-        return redis_down()
-    return JSONResponse(report.as_dict())
+        return None
+
+
+async def _retry(request: Request, ids: list[str] | None) -> Response:
+    report = await _retried(request, ids)
+    return redis_down() if report is None else JSONResponse(report.as_dict())
 
 
 @guarded(admin_bearer)
@@ -86,10 +89,12 @@ async def failed_retry(request: Request) -> Response:
 @guarded(admin_bearer)
 async def failed_retry_one(request: Request) -> Response:
     job_id = request.path_params["job_id"]
-    response = await _retry(request, [job_id])
-    if isinstance(response, JSONResponse) and json.loads(bytes(response.body)).get("missing"):
+    report = await _retried(request, [job_id])
+    if report is None:
+        return redis_down()
+    if report.missing:
         return problem(404, "not_found", f"no failed job {job_id!r} (already retried, or never failed)")
-    return response
+    return JSONResponse(report.as_dict())
 
 
 @guarded(admin_bearer)

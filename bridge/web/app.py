@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge.ops.telemetry import EventNotes
 from bridge.queue import QUEUES
 from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
 from bridge.web import admin, onec_pushes
+from bridge.web.event_accounting import EventAccounting
 from bridge.web.health import healthz, readyz
-from bridge.web.metrics import counted_events, metrics_endpoint
+from bridge.web.metrics import metrics_endpoint
 from bridge.web.openapi import openapi_json
 from bridge.web.responses import problem
 from bridge.web.shop_events import shop_events
@@ -39,7 +39,7 @@ YOUNG_THRESHOLD = 10_000
 
 def routes() -> list[Route]:
     return [
-        Route("/shop/events", counted_events(shop_events), methods=["POST"]),
+        Route("/shop/events", shop_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -99,7 +99,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         sync = Redis.from_url(url)
         app.state.sync_redis = sync  # for RQ and prometheus-client, which are synchronous (run in threads)
         app.state.enqueuer = Enqueuer(sync, job_timeout=settings.job_timeout)
-        app.state.event_notes = EventNotes(max_entries=settings.sync_log_max)  # in the serving process (its pid)
+        # built in the serving process, so its sync-log entries carry this process's name
+        app.state.event_accounting = EventAccounting(app.state.redis, max_entries=settings.sync_log_max)
         try:
             for name in QUEUES:
                 app.state.enqueuer.queue(name)
@@ -109,9 +110,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             with settled_heap():
                 yield
         finally:
-            tally = getattr(app.state, "event_tally", None)
-            if tally is not None:  # the shop-event counts not yet written (bridge.web.tally)
-                await tally.aclose()
+            await app.state.event_accounting.aclose()  # the shop-event counts not yet written
             await app.state.redis.aclose()
             sync.close()
 
