@@ -38,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from bridge import runtime
 from bridge.queue import CRASH_RETRY, QUEUES, make_queue
@@ -125,7 +126,7 @@ def preload() -> None:
     client_context()
 
 
-def build_worker(settings: Settings, connection: Redis, *, simple: bool = False) -> Worker:
+def build_worker(settings: Settings, connection: Redis, *, simple: bool = False) -> BaseWorker:
     rt = Runtime.from_settings(settings, connection)
     rt.mappings  # noqa: B018 - load and validate once, before forking, so a bad file fails at start
     runtime.install(rt)
@@ -178,7 +179,7 @@ def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, b
         _wait_for_redis(connection)
 
 
-def _asked_to_stop(worker: Worker) -> bool:
+def _asked_to_stop(worker: BaseWorker) -> bool:
     # RQ notes the date of a SIGTERM/SIGINT; when idle it stops by raising StopRequested, not by the flag.
     return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
 

@@ -284,7 +284,7 @@ def describe(mappings: Mappings) -> list[str]:
         for way in products.lookup
     )
     lines.append(f"products found by {ways}")
-    strategy = mappings.stock_strategy
+    strategy: str = mappings.stock_strategy
     if strategy == "document":
         doc = mappings.document_strategy
         strategy += f" (inventory documents in {doc.currency}, responsible user {doc.responsible_id})"
@@ -353,18 +353,21 @@ _TYPE_WORDS = {
 
 def _explain(error: jsonschema.ValidationError) -> list[str]:
     """One plain line per schema error, naming the key as the TOML file spells it."""
+    # jsonschema types these as "Any or unset"; every error that reaches here carries both.
+    instance: Any = error.instance
+    value: Any = error.validator_value
     path = list(error.absolute_path)
     where = _dotted(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     about = schema.get("description")
     about_text = f" ({about})" if about else ""
-    got = _shown_value(error.instance)
+    got = _shown_value(instance)
     if "propertyNames" in error.absolute_schema_path:
         return [f"{where or 'the file'}: the key {got} is not {about or 'allowed'}"]
     kind = error.validator
-    if kind == "additionalProperties" and isinstance(error.instance, dict):
+    if kind == "additionalProperties" and isinstance(instance, dict):
         known = list(schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in known]
+        extras = [k for k in instance if k not in known]
         lines = []
         for extra in extras:
             hint = _did_you_mean(extra, known)
@@ -373,23 +376,22 @@ def _explain(error: jsonschema.ValidationError) -> list[str]:
         return lines
     prefix = where or "the file"
     if kind == "type":
-        expected = error.validator_value
-        names = expected if isinstance(expected, list) else [expected]
+        names: list[str] = value if isinstance(value, list) else [value]
         wanted = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
         return [f"{prefix} must be {wanted}{about_text}, got {got}"]
     if kind == "enum":
-        options = ", ".join(_shown_value(v) for v in error.validator_value)
+        options = ", ".join(_shown_value(v) for v in value)
         return [f"{prefix} must be one of {options}, got {got}"]
     if kind == "minLength":
         return [f"{prefix} must not be empty{about_text}"]
     if kind in ("minItems", "minProperties"):
         return [f"{prefix} must not be empty"]
     if kind == "minimum":
-        return [f"{prefix} must be at least {error.validator_value}{about_text}, got {got}"]
+        return [f"{prefix} must be at least {value}{about_text}, got {got}"]
     if kind == "pattern":
         return [f"{prefix} must be {about or 'in the expected form'}, got {got}"]
     if kind == "uniqueItems":
-        items = list(error.instance)
+        items = list(instance)
         repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
         return [f"{prefix} lists {_shown_value(repeated)} more than once"]
     return [f"{prefix}: {error.message}"]

@@ -202,7 +202,7 @@ class Alerts:
         """Send the due notices (oldest first) until ``budget`` seconds are used; returns how many went out."""
         started = time.monotonic()
         sent = 0
-        due = self.redis.zrangebyscore(keys.ALERT_OUTBOX, "-inf", self.clock(), start=0, num=20)
+        due: list[bytes] = self.redis.zrangebyscore(keys.ALERT_OUTBOX, "-inf", self.clock(), start=0, num=20)  # type: ignore[assignment]
         for raw in due:
             if time.monotonic() - started > budget:
                 break

@@ -155,9 +155,9 @@ def read(redis: Redis, *, entity: str | None = None, entity_id: str | None = Non
     given, entries about any entity of that kind when only ``entity`` is (from the recent global log)."""
     limit = max(1, min(limit, 10_000))
     if entity and entity_id:
-        rows = redis.xrevrange(entity_key(entity, entity_id), count=limit)
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = redis.xrevrange(entity_key(entity, entity_id), count=limit)  # type: ignore[assignment]
         return [_entry(sid, raw) for sid, raw in rows]
-    rows = redis.xrevrange(keys.SYNC_LOG, count=limit * SCAN_FACTOR if entity else limit)
+    rows = redis.xrevrange(keys.SYNC_LOG, count=limit * SCAN_FACTOR if entity else limit)  # type: ignore[assignment]
     entries = [_entry(sid, raw) for sid, raw in rows]
     if entity:
         entries = [e for e in entries if e.entity == entity]

@@ -91,7 +91,12 @@ def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, firs
 def _record(rt: Runtime, order_id: str, action: str, result: str, error: Exception | None = None) -> None:
     """One sync-log entry, metric and log line for how this run ended."""
     rt.telemetry.job_outcome(
-        "order", result, entity="order", entity_id=order_id, operation=f"order.{action}", error=error and str(error)
+        "order",
+        result,
+        entity="order",
+        entity_id=order_id,
+        operation=f"order.{action}",
+        error=None if error is None else str(error),
     )
 
 

@@ -97,6 +97,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
     deadline = time.monotonic() + max(MIN_BUDGET, rt.settings.job_timeout * BUDGET_SHARE)
     marker = marker_key(kind)
     total = Outcomes(kind)
+    waiting: TransientError | None
     while True:
         _action, token = read_pending(rt.redis, marker)
         try:

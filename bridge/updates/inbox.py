@@ -19,6 +19,7 @@ import logging
 from redis import Redis
 
 from bridge import keys
+from bridge.texts import as_text
 from bridge.updates import pending
 from bridge.updates.intake.validation import InvalidPayload, validate
 from bridge.updates.kinds import KINDS
@@ -43,11 +44,11 @@ def split(redis: Redis, kind: str) -> int:
         # A fresh number, taken now: bodies are split strictly in order, so the entries' numbers keep the
         # order in which their bodies were accepted (a body split again after a crash gets a newer one).
         seq = int(redis.incr(keys.SEQUENCE))
-        name = f"{kind}-{batch.decode()}"
+        name = f"{kind}-{as_text(batch)}"
         if body is None:
             log.error("1C %s batch %s lost: its body is no longer in Redis (evicted?)", kind, name)
         else:
-            _split_one(redis, kind, name, seq, body.decode("utf-8", errors="replace"))
+            _split_one(redis, kind, name, seq, as_text(body))
         with redis.pipeline() as pipe:  # MULTI: the entry and its body leave together
             pipe.lpop(inbox_key(kind), 2)
             pipe.unlink(ref)

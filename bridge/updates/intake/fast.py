@@ -95,7 +95,7 @@ class Shape:
             [("items", Annotated[list[item], Meta(min_length=1)])],  # type: ignore[valid-type]
             forbid_unknown_fields=True,
         )
-        self.decoder = msgspec.json.Decoder(body)
+        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(body)
         self.stamped = stamped
         self.keys = [attrgetter(name) for name in names if known[name].key]
         self.patterns = [

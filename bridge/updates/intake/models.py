@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 MAX_NUMBER = 1e15  # more than any stock or price; a bigger number is a mistake, not data
@@ -82,4 +82,4 @@ def one_of(choices: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
 
 
 # Every item and body model: unknown fields and coerced types are errors (see above).
-STRICT: dict[str, Any] = {"extra": "forbid", "strict": True}
+STRICT = ConfigDict(extra="forbid", strict=True)

@@ -93,12 +93,13 @@ def check_items(kind: UpdateKind, items: Sequence[Any]) -> tuple[list[int | None
                 if problem is not None:
                     problems.append(Problem(f"/items/{index}", problem))
         ts = item.get("ts")
-        stamp = None
+        stamp: int | None = None
         if isinstance(ts, str):
-            stamp = read[ts] if ts in read else read.setdefault(ts, _read_ts(ts))
-            if isinstance(stamp, str):
-                problems.append(Problem(f"/items/{index}/ts", stamp))
-                stamp = None
+            micros_or_reason = read[ts] if ts in read else read.setdefault(ts, _read_ts(ts))
+            if isinstance(micros_or_reason, str):
+                problems.append(Problem(f"/items/{index}/ts", micros_or_reason))
+            else:
+                stamp = micros_or_reason
         stamps.append(stamp)
     return stamps, problems
 

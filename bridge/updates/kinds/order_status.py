@@ -87,7 +87,7 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         if order is None:
             outcomes.drop([entry], f"no order with accountNumber or id {ref!r} in the shop")
             continue
-        order_id = int(order["id"])
+        order_id = int(str(order["id"]))
         known = winners.get(order_id)
         if known is not None and not entry.newer_than(known[0]):
             outcomes.supersede([entry])

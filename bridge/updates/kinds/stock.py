@@ -203,9 +203,9 @@ def _document(
     answer = rt.shop.batch_many(commands)
     included: list[Entry] = []
     for index, (_, entry, _) in enumerate(moves):
-        error = answer.errors.get(str(index))
-        if error is not None:
-            judge(outcomes, [entry], error, "catalog.document.element.add")
+        refused = answer.errors.get(str(index))
+        if refused is not None:
+            judge(outcomes, [entry], refused, "catalog.document.element.add")
         else:
             included.append(entry)
     conduct_error = answer.errors.get("conduct")
