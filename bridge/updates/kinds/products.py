@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -188,7 +189,11 @@ class Catalog:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.products = product_iblock(rt)
-        self.offers = offers_iblock(rt)
+
+    @functools.cached_property
+    def offers(self) -> int | None:
+        """Asked only when variants come: a catalog named in the settings needs no catalog.catalog.list otherwise."""
+        return offers_iblock(self.rt)
 
     def field(self, iblock_id: int, name: str) -> tuple[str, dict[str, Any]] | None:
         prop = shop_tables.find_property(self.rt, iblock_id, name)

@@ -130,6 +130,8 @@ def _new_element(shop: ShopState, fields: dict[str, Any], *, offer: bool) -> Row
             continue
         if PROPERTY_KEY.match(name):
             row[name] = _property_value(shop, value)
+        elif name in ("measure", "vatId", "iblockSectionId"):  # form and batch values arrive as text
+            row[name] = None if value in (None, "") else integer(value, name)
         elif name in PRODUCT_DEFAULTS:
             row[name] = value
         else:
