@@ -56,4 +56,13 @@ CACHE_STORE_PRODUCT = PREFIX + "cache:storeproduct:{product_id}:{store_id}"  # s
 CACHE_PRICE = PREFIX + "cache:price:{product_id}:{price_type_id}"  # str: catalog.price id
 CACHE_STORES = PREFIX + "cache:stores"  # str: JSON list of the shop's store ids
 CACHE_INVENTORY_MODE = PREFIX + "cache:inventory-mode"  # str: catalog.document.mode.status answer
+CACHE_CATALOGS = PREFIX + "cache:catalogs"  # str: JSON rows of catalog.catalog.list
+CACHE_PROPERTIES = PREFIX + "cache:properties:{iblock_id}"  # str: JSON rows of catalog.productProperty.list
+CACHE_REFERENCES = PREFIX + "cache:{table}"  # str: JSON rows of catalog.measure.list / catalog.vat.list
+CACHE_SECTION = PREFIX + "cache:section:{iblock_id}:{xml_id}"  # str: section id found by xmlId
+CACHE_IMAGE_URL = PREFIX + "cache:image-url:{digest}"  # str: sha256 of what a picture URL held
+# Nomenclature: picture contents by their sha256 (7 days; written by the intake and the exchange, read by the
+# products writer), and which contents each shop product already got, so a picture is uploaded once.
+IMAGE = PREFIX + "image:{sha256}"  # str: the picture's bytes
+PRODUCT_IMAGES = PREFIX + "product:images:{product_id}"  # set: sha256 of the pictures uploaded to it
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)

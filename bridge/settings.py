@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     shop_timeout: float = Field(30.0, gt=0)
     # OVERLOAD_LIMIT (REST blocked by Bitrix support) says nothing about when it ends: pause all calls this long.
     shop_overload_pause: float = Field(600.0, gt=0)
+    # The shop's product catalog (iblock); unset: the one catalog.catalog.list names (catalog.toml may name it).
+    shop_iblock_id: int | None = Field(None, ge=1)
+    # Picture URLs of POST /1c/products may point at loopback or private addresses (off: only public hosts).
+    image_private_urls: bool = False
 
     onec_url: str | None = None
     onec_user: str = ""

@@ -50,7 +50,7 @@ def test_empty_folder_gives_the_contract_defaults(tmp_path: Path) -> None:
     assert mappings.statuses_to_shop["Cancelled by client"] == "C"
     assert mappings.send_statuses is None
     assert mappings.stores == {} and mappings.price_types == {}
-    assert mappings.products == ProductLookup(iblock_id=1, article_property="CML2_ARTICLE")
+    assert mappings.products == ProductLookup(iblock_id=None, article_property="CML2_ARTICLE")
     assert mappings.stock_strategy == "storeproduct"
     document = mappings.document
     assert list(document.fields.values()) == [

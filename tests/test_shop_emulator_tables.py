@@ -18,7 +18,7 @@ def test_every_method_is_served_and_listed_including_batch_and_methods_itself() 
     assert {"batch", "methods", "sale.order.get", "catalog.price.modify", "catalog.document.conduct"} <= set(
         body["result"]
     )
-    assert len(body["result"]) == 26
+    assert len(body["result"]) == 41
 
 
 def test_a_switched_off_method_is_not_found_and_not_listed() -> None:

@@ -32,6 +32,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         notes.append(f"alert channels: {channels}")
         if configuration.mappings is not None:
             notes.extend(describe(configuration.mappings))
+            notes.append(_iblock_line(settings.shop_iblock_id, configuration.mappings.products.iblock_id))
         if settings.redis_url is not None:
             errors.extend(_check_redis(settings.redis_url.get_secret_value()))
         else:
@@ -47,6 +48,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print("bridge check: settings and mappings are valid")
     return 0
+
+
+def _iblock_line(setting: int | None, mapped: int | None) -> str:
+    """Which product catalog (iblock) the products are looked up and created in."""
+    if setting is not None and mapped is not None and setting != mapped:
+        return f"product catalog: iblock {setting} (BRIDGE_SHOP_IBLOCK_ID; it wins over iblock_id = {mapped} in catalog.toml)"
+    if setting is not None:
+        return f"product catalog: iblock {setting} (BRIDGE_SHOP_IBLOCK_ID)"
+    if mapped is not None:
+        return f"product catalog: iblock {mapped} (iblock_id in catalog.toml)"
+    return "product catalog: the one the shop names in catalog.catalog.list (set BRIDGE_SHOP_IBLOCK_ID to choose)"
 
 
 def _check_redis(url: str) -> list[str]:

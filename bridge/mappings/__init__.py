@@ -117,11 +117,21 @@ class MappingError(PermanentError):
 
 @dataclass(frozen=True)
 class ProductLookup:
-    """How a product named by 1C (``xml_id`` or ``sku``) is found in the shop's catalog."""
+    """How a product named by 1C (``xml_id`` or ``sku``) is found in the shop's catalog, and how 1C's
+    nomenclature is written to it.
 
-    iblock_id: int = 1
+    ``iblock_id`` None: the shop's product catalog, as ``catalog.catalog.list`` names it (or
+    ``BRIDGE_SHOP_IBLOCK_ID``). ``update_existing`` False leaves the descriptive fields of products the shop
+    already has as its admins made them. ``properties``: the 1C property ids (the shop property's ``xmlId``)
+    whose values are written.
+    """
+
+    iblock_id: int | None = None
     article_property: str = "CML2_ARTICLE"
     lookup: tuple[str, ...] = ("xml_id", "article")
+    barcode_property: str = "CML2_BAR_CODE"
+    update_existing: bool = True
+    properties: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,10 +290,13 @@ def describe(mappings: Mappings) -> list[str]:
     )
     products = mappings.products
     ways = " then ".join(
-        f"article (property {products.article_property}, iblock {products.iblock_id})" if way == "article" else way
-        for way in products.lookup
+        f"article (property {products.article_property})" if way == "article" else way for way in products.lookup
     )
     lines.append(f"products found by {ways}")
+    if not products.update_existing:
+        lines.append("nomenclature: products the shop already has keep their descriptive fields")
+    if products.properties:
+        lines.append(f"nomenclature: properties written: {', '.join(products.properties)}")
     strategy: str = mappings.stock_strategy
     if strategy == "document":
         doc = mappings.document_strategy
@@ -434,9 +447,12 @@ def _build_catalog(data: dict[str, Any], shown: str, problems: list[str]) -> dic
     products_data = data.get("products", {})
     defaults = ProductLookup()
     products = ProductLookup(
-        iblock_id=int(products_data.get("iblock_id", defaults.iblock_id)),
+        iblock_id=int(products_data["iblock_id"]) if "iblock_id" in products_data else None,
         article_property=str(products_data.get("article_property", defaults.article_property)),
         lookup=tuple(products_data.get("lookup", defaults.lookup)),
+        barcode_property=str(products_data.get("barcode_property", defaults.barcode_property)),
+        update_existing=bool(products_data.get("update_existing", defaults.update_existing)),
+        properties=tuple(str(p) for p in products_data.get("properties", defaults.properties)),
     )
     strategy_data = data.get("document_strategy", {})
     doc_defaults = DocumentStrategy()
@@ -444,13 +460,13 @@ def _build_catalog(data: dict[str, Any], shown: str, problems: list[str]) -> dic
         currency=str(strategy_data.get("currency", doc_defaults.currency)),
         responsible_id=int(strategy_data.get("responsible_id", doc_defaults.responsible_id)),
     )
-    return {
-        "stores": stores,
-        "price_types": price_types,
-        "products": products,
-        "stock_strategy": data.get("stock_strategy", "storeproduct"),
-        "document_strategy": document_strategy,
-    }
+    return dict(  # the fields of Mappings, by keyword
+        stores=stores,
+        price_types=price_types,
+        products=products,
+        stock_strategy=data.get("stock_strategy", "storeproduct"),
+        document_strategy=document_strategy,
+    )
 
 
 def _build_order(data: dict[str, Any], shown: str, problems: list[str]) -> dict[str, Any]:

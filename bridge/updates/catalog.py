@@ -7,7 +7,9 @@ mappings say otherwise), resolved once through ``catalog.productProperty.list``.
 full upload pays for its lookups once and a product renamed in the shop heals within a day.
 
 Nothing here guesses: a product that is not found is simply absent from the answer, for the caller to
-report.
+report. The catalog's iblock is not guessed either: ``catalog.catalog.list`` names the shop's product
+catalog and its SKU (trade offers) catalog, unless ``BRIDGE_SHOP_IBLOCK_ID`` or ``iblock_id`` in the
+mappings names the product catalog (the setting wins).
 """
 
 from __future__ import annotations
@@ -18,14 +20,54 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bridge import keys
+from bridge.errors import PermanentError
 from bridge.runtime import Runtime
 from bridge.shop.lists import ListCommand, chunked, run_lists
 from bridge.texts import as_text
 
 PRODUCT_TTL = 24 * 3600
 STORES_TTL = 300
+CATALOGS_TTL = 3600
 
 ProductRef = tuple[str, str]  # ("id" | "xml" | "sku", value) as 1C gave it
+
+
+def product_iblock(rt: Runtime) -> int:
+    """The product catalog's iblock: the setting, else the mappings, else what the shop names."""
+    named = rt.settings.shop_iblock_id or rt.mappings.products.iblock_id
+    if named is not None:
+        return int(named)
+    products = [row for row in catalogs(rt) if not row.get("productIblockId")]
+    if not products:
+        raise PermanentError(
+            "the shop's catalog.catalog.list names no product catalog; set BRIDGE_SHOP_IBLOCK_ID to its iblock id"
+        )
+    with_offers = {int(row["productIblockId"]) for row in catalogs(rt) if row.get("productIblockId")}
+    ids = sorted(int(row["iblockId"]) for row in products)
+    return next((i for i in ids if i in with_offers), ids[0])  # the one with trade offers, else the lowest
+
+
+def offers_iblock(rt: Runtime) -> int | None:
+    """The SKU (trade offers) catalog of the product catalog, None when the shop has none."""
+    product = product_iblock(rt)
+    for row in catalogs(rt):
+        if row.get("productIblockId") and int(row["productIblockId"]) == product:
+            return int(row["iblockId"])
+    return None
+
+
+def catalogs(rt: Runtime) -> list[dict[str, Any]]:
+    """The rows of ``catalog.catalog.list`` (cached for an hour)."""
+    cached = rt.redis.get(keys.CACHE_CATALOGS)
+    if cached is not None:
+        rows: list[dict[str, Any]] = json.loads(cached)
+        return rows
+    select = ["id", "iblockId", "productIblockId", "skuPropertyId", "name"]
+    rows = [
+        row for row in rt.shop.list_all("catalog.catalog.list", {"select": select}, "catalogs") if row.get("iblockId")
+    ]
+    rt.redis.set(keys.CACHE_CATALOGS, json.dumps(rows), ex=CATALOGS_TTL)
+    return rows
 
 
 def find_products(rt: Runtime, refs: Iterable[ProductRef]) -> dict[ProductRef, int]:
@@ -55,7 +97,7 @@ def find_products(rt: Runtime, refs: Iterable[ProductRef]) -> dict[ProductRef, i
 def _look_up_products(rt: Runtime, refs: Sequence[ProductRef]) -> dict[ProductRef, int]:
     if not refs:
         return {}
-    iblock_id = rt.mappings.products.iblock_id
+    iblock_id = product_iblock(rt)
     by_xml = [value for how, value in refs if how == "xml"]
     by_sku = [value for how, value in refs if how == "sku"]
     article = article_field(rt) if by_sku else None
@@ -88,11 +130,12 @@ def article_field(rt: Runtime) -> str | None:
     The answer is cached, a missing property too (for less long), so a flush of many articles asks once.
     """
     lookup = rt.mappings.products
-    cache_key = keys.CACHE_ARTICLE_PROPERTY.format(iblock_id=lookup.iblock_id, code=lookup.article_property)
+    iblock_id = product_iblock(rt)
+    cache_key = keys.CACHE_ARTICLE_PROPERTY.format(iblock_id=iblock_id, code=lookup.article_property)
     cached = rt.redis.get(cache_key)
     if cached is not None:
         return as_text(cached) or None
-    params = {"select": ["id", "code"], "filter": {"iblockId": lookup.iblock_id, "code": lookup.article_property}}
+    params = {"select": ["id", "code"], "filter": {"iblockId": iblock_id, "code": lookup.article_property}}
     rows = list(rt.shop.list_all("catalog.productProperty.list", params, "productProperties"))
     if not rows or rows[0].get("id") is None:
         rt.redis.set(cache_key, "", ex=STORES_TTL)
@@ -141,7 +184,7 @@ def find_records(
 def unknown_product(rt: Runtime, ref: ProductRef) -> str:
     """Why a product 1C named was not found, in words."""
     how, value = ref
-    iblock_id = rt.mappings.products.iblock_id
+    iblock_id = product_iblock(rt)
     if how == "xml":
         return f"no product with xmlId {value!r} in the shop's catalog (iblock {iblock_id})"
     if how == "sku" and article_field(rt) is None:

@@ -1,4 +1,4 @@
-"""``POST /1c/stock``, ``/1c/prices``, ``/1c/order-status``: updates pushed by 1C.
+"""``POST /1c/stock``, ``/1c/prices``, ``/1c/order-status``, ``/1c/products``, …: updates pushed by 1C.
 
 1C calls these from configurator code whose HTTP connection retries nothing and often has no timeout, so
 the answer must come at once and mean exactly one thing. The handler only checks and stores: 202 once the
@@ -64,10 +64,14 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             async with StagedBody(state.redis, kind, stored) as staged:  # Redis stores it during the check
                 decoded = items_if_valid(update, body if text is None else text)
                 if decoded is None:  # not a uniform body, or not a valid one: the full check lists every problem
-                    accepted = len(validate(update, decode_text(body, charset) if text is None else text).items)
+                    checked = validate(update, decode_text(body, charset) if text is None else text).items
+                    accepted = len(checked)
                     decoded = []
                 else:
+                    checked = decoded
                     accepted = len(decoded)
+                if update.keep_content is not None:
+                    await update.keep_content(state.redis, checked)
                 seq = await staged.keep()
             batch = f"{kind}-{seq}"
             # Two independent writes, waited for together. Should the flush not be queued (503), the body is

@@ -18,7 +18,7 @@ are helpers for kinds of that shape. A kind keyed otherwise (a product without a
 
 from __future__ import annotations
 
-from bridge.updates.kinds import order_status, prices, stock
+from bridge.updates.kinds import order_status, prices, products, sections, stock
 from bridge.updates.kinds.base import UpdateKind
 
 __all__ = ["KINDS", "UpdateKind"]
@@ -30,5 +30,7 @@ KINDS: dict[str, UpdateKind] = {
         stock.KIND,
         prices.KIND,
         order_status.KIND,
+        sections.KIND,  # before products: a product names its section
+        products.KIND,
     )
 }

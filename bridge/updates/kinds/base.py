@@ -6,7 +6,7 @@ all take what they need from here, so that no module keeps a table of its own ke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,8 @@ from bridge.updates.intake import fast
 from bridge.updates.intake.fast import FastField
 
 if TYPE_CHECKING:  # the kind modules import this one, and these import it back
+    from redis.asyncio import Redis as AsyncRedis
+
     from bridge.runtime import Runtime
     from bridge.updates.outcomes import Outcomes
     from bridge.updates.pending import Entry
@@ -47,6 +49,9 @@ class UpdateKind:
     value_of: Callable[[dict[str, Any]], str]  # a validated item → the value the shop should hold, as JSON
     describe_key: Callable[[list[Any]], str]  # a decoded key as a person reads it, for reports
     apply: Apply  # writes the pending entries to the shop
+    # Content an accepted body carries that its pending values only name (the pictures of products, kept by
+    # digest): stored by the intake before it answers 202. None: nothing to keep.
+    keep_content: Callable[[AsyncRedis, Sequence[dict[str, Any]]], Awaitable[None]] | None = None
     adapter: TypeAdapter[Any] = field(init=False, repr=False)  # validates the body; built once, up front
 
     def __post_init__(self) -> None:

@@ -13,15 +13,20 @@ from typing import Any
 from tests.peers.shop.filters import PROPERTY_KEY, list_answer
 from tests.peers.shop.methods import MethodTable, required_fields, required_id
 from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import as_list, like_existing, number
+from tests.peers.shop.values import as_list, integer, like_existing, number
 from tests.peers.shop.wire import Answer, ShopError
 
 ARTICLE_CODE = "CML2_ARTICLE"
 PRODUCT_FIELDS = (
     "id", "iblockId", "name", "code", "xmlId", "active", "available", "type", "quantity", "quantityReserved",
-    "purchasingPrice", "purchasingCurrency", "sort", "dateCreate", "timestampX",
+    "purchasingPrice", "purchasingCurrency", "sort", "dateCreate", "timestampX", "previewText", "detailText",
+    "detailTextType", "measure", "vatId", "vatIncluded", "iblockSectionId", "parentId",
 )  # fmt: skip
 PRODUCT_UPDATABLE = frozenset(PRODUCT_FIELDS) - {"id", "iblockId", "available", "type", "dateCreate", "timestampX"}
+PRODUCT_DEFAULTS: dict[str, Any] = {
+    "previewText": None, "detailText": None, "detailTextType": "text", "measure": 5, "vatId": None,
+    "vatIncluded": "N", "iblockSectionId": None,
+}  # fmt: skip
 PROPERTY_FIELDS = ("id", "iblockId", "name", "code", "active", "propertyType", "multiple", "sort", "xmlId")
 
 
@@ -68,6 +73,7 @@ class CatalogArranging(ShopState):
                 "sort": 500,
                 "dateCreate": now,
                 "timestampX": now,
+                **PRODUCT_DEFAULTS,
             }
             if article is not None:
                 product[f"property{article_property_id(self, iblock_id)}"] = {
@@ -142,13 +148,15 @@ def product_update(shop: ShopState, params: dict[str, Any]) -> Answer:
     fields = required_fields(params)
     if product is None:
         raise ShopError(0, "Product with the specified identifier does not exist")
+    check_references(shop, fields)
     for name, value in fields.items():
         if PROPERTY_KEY.match(name):
             product[name] = value if isinstance(value, dict) else {"value": value, "valueId": None}
         elif name in PRODUCT_UPDATABLE:
             existing = product.get(name)
-            numeric = name in ("quantity", "quantityReserved", "purchasingPrice")
-            product[name] = number(value, name) if numeric else like_existing(existing, value, name)
+            numeric = name in ("quantity", "quantityReserved", "purchasingPrice", "measure", "vatId", "iblockSectionId")
+            empty = value in (None, "")
+            product[name] = None if empty else number(value, name) if numeric else like_existing(existing, value, name)
         else:
             raise ShopError(0, f"Field {name} cannot be changed")
     product["timestampX"] = shop.now()
@@ -158,3 +166,19 @@ def product_update(shop: ShopState, params: dict[str, Any]) -> Answer:
 @METHODS.register("catalog.productproperty.list")
 def product_property_list(shop: ShopState, params: dict[str, Any]) -> Answer:
     return list_answer(shop.product_properties.values(), params, key="productProperties", fields=PROPERTY_FIELDS)
+
+
+def check_references(shop: ShopState, fields: dict[str, Any]) -> None:
+    """The shop refuses a section, VAT rate or unit that does not exist (error 0, in its words)."""
+    section = fields.get("iblockSectionId")
+    sections: dict[int, Row] = getattr(shop, "sections", {})
+    if section not in (None, "", 0) and integer(section, "iblockSectionId") not in sections:
+        raise ShopError(0, "Section with the specified identifier does not exist")
+    vat = fields.get("vatId")
+    vats: dict[int, Row] = getattr(shop, "vats", {})
+    if vat not in (None, "") and integer(vat, "vatId") not in vats:
+        raise ShopError(0, "VAT rate with the specified identifier does not exist")
+    measure = fields.get("measure")
+    measures: dict[int, Row] = getattr(shop, "measures", {})
+    if measure not in (None, "") and integer(measure, "measure") not in measures:
+        raise ShopError(0, "Unit of measurement with the specified identifier does not exist")

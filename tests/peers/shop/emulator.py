@@ -10,18 +10,21 @@ import hmac
 import time
 from typing import Any, ClassVar
 
-from tests.peers.shop import catalog, documents, prices, sale, stock
+from tests.peers.shop import catalog, documents, images, nomenclature, prices, sale, sections, stock
 from tests.peers.shop.batch import run_batch
 from tests.peers.shop.catalog import CatalogArranging
 from tests.peers.shop.events import ShopEvents
 from tests.peers.shop.faults import FaultSwitches
+from tests.peers.shop.images import NOT_IN_BATCH, ImageArranging
 from tests.peers.shop.methods import Handler, MethodTable
+from tests.peers.shop.nomenclature import NomenclatureArranging
 from tests.peers.shop.prices import PriceArranging
 from tests.peers.shop.sale import SaleArranging
+from tests.peers.shop.sections import SectionArranging
 from tests.peers.shop.stock import StockArranging
 from tests.peers.shop.wire import Answer, ShopError, time_block
 
-AREAS = (sale, catalog, stock, prices, documents)  # each contributes its METHODS
+AREAS = (sale, catalog, nomenclature, sections, images, stock, prices, documents)  # each contributes its METHODS
 
 DISPATCH = MethodTable()  # the methods about the API itself
 
@@ -37,7 +40,17 @@ def _methods(shop: ShopEmulator, params: dict[str, Any]) -> Answer:
     return Answer(shop.METHODS.names(shop))
 
 
-class ShopEmulator(SaleArranging, CatalogArranging, StockArranging, PriceArranging, FaultSwitches, ShopEvents):
+class ShopEmulator(
+    SaleArranging,
+    NomenclatureArranging,  # before CatalogArranging: it builds on the properties that one seeds
+    SectionArranging,
+    ImageArranging,
+    CatalogArranging,
+    StockArranging,
+    PriceArranging,
+    FaultSwitches,
+    ShopEvents,
+):
     """In-memory shop: catalog, orders, fault switches and a record of every call.
 
     Records: ``requests`` has one entry per HTTP request that reached ``/rest/`` (a batch is one entry,
@@ -114,7 +127,7 @@ class ShopEmulator(SaleArranging, CatalogArranging, StockArranging, PriceArrangi
     def execute(self, method: str, params: dict[str, Any], *, nested: bool) -> Answer:
         """Run one method, alone (``nested=False``) or as a command of a batch; the caller holds the lock."""
         name = method.strip().lower().removesuffix(".json")
-        if nested and name == "batch":
+        if nested and (name == "batch" or name in NOT_IN_BATCH):
             raise ShopError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
         handler: Handler | None = self.METHODS.find(self, name)
         if handler is None:
