@@ -96,7 +96,9 @@ def make_due(rt: Runtime) -> None:
 # --- finding -------------------------------------------------------------------------------------------
 
 
-def test_off_by_default_asks_1c_nothing(redis_url: str, shop: Any, onec: OnecEmulator, installed: list[Runtime]) -> None:
+def test_off_by_default_asks_1c_nothing(
+    redis_url: str, shop: Any, onec: OnecEmulator, installed: list[Runtime]
+) -> None:
     rt = make_runtime(redis_url, shop, onec, DEFAULTS_DIR)
     installed.append(rt)
     runtime.install(rt)
@@ -331,4 +333,7 @@ def test_the_mode_is_checked_and_described(tmp_path: Path) -> None:
         load_mappings(folder)
     assert 'counterparty.mode must be one of "off", "find", "find_or_create", got "create"' in str(raised.value)
     lines = describe(load_mappings(counterparty_mappings(tmp_path / "good", "find_or_create")))
-    assert "counterparties: found in 1C by TIN, else e-mail (the id remembered), and created in 1C when it has none" in lines
+    assert (
+        "counterparties: found in 1C by TIN, else e-mail (the id remembered), and created in 1C when it has none"
+        in lines
+    )
