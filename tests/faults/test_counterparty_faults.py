@@ -58,8 +58,12 @@ def test_1c_locked_during_the_lookup_opens_the_circuit_and_the_orders_go_when_it
     stack.start("worker")
     stack.start("worker")
     onec.lock("Ведутся технические работы: резервное копирование")
-    buyers = ["7712345678", "7712345678", "7723456789", ""]  # the last one has only the default e-mail
-    orders = [shop.add_order(properties={"INN": tin, "COMPANY": f"Buyer {tin}"}) for tin in buyers]
+    # (TIN, e-mail): two orders of one company, another company, a private buyer known by e-mail only.
+    buyers = [("7712345678", "a@romashka.ru"), ("7712345678", "b@romashka.ru"), ("7723456789", ""), ("", "p@mail.ru")]
+    orders = [
+        shop.add_order(properties={"INN": tin, "EMAIL": email, "COMPANY": f"Buyer {tin or email}"})
+        for tin, email in buyers
+    ]
     numbers = [order["accountNumber"] for order in orders]
     for order in orders:
         assert stack.fire(order["id"]) == [200]
