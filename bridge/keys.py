@@ -22,6 +22,9 @@ SHOP_PAUSE_ALL = PREFIX + "shop:pause-all"  # str: unix time any method may be c
 ONEC_CIRCUIT = PREFIX + "onec:circuit"  # hash: state, since, reason, retry_at, failures
 ONEC_PROBE = PREFIX + "onec:probe"  # lock held by the one call that tests an open circuit
 ONEC_SLOTS = PREFIX + "onec:slots"  # zset: lease token → expiry time; list ONEC_SLOTS + ":doorbell" wakes waiters
+# 1C's counterparties: a buyer's 1C ref by TIN, else e-mail ("tin" | "email"), and the lock one lookup holds.
+COUNTERPARTY = PREFIX + "counterparty:{how}:{value}"  # str: the 1C ref (expires, so a merge in 1C heals)
+COUNTERPARTY_LOCK = PREFIX + "lock:counterparty:{how}:{value}"
 
 # Clock: one leader at a time; every clock (leader or standby) beats each tick, for ``bridge health``.
 CLOCK_LEADER = PREFIX + "clock:leader"

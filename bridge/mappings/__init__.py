@@ -51,6 +51,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 StockStrategy = Literal["storeproduct", "document", "quantity"]
+# Whether the buyer is found (or created) among 1C's counterparties before an order goes (bridge.orders.counterparty).
+CounterpartyMode = Literal["off", "find", "find_or_create"]
 
 DEFAULT_STATUSES: dict[str, str] = {
     "N": "New",
@@ -75,7 +77,14 @@ DEFAULT_FIELDS: dict[str, str] = {
     "properties": "Properties",
     "cancelled": "Cancelled",
 }
-DEFAULT_COUNTERPARTY_FIELDS: dict[str, str] = {"tin": "TIN", "name": "Name", "email": "Email", "phone": "Phone"}
+# "id" is filled only when counterparties are looked up in 1C ([counterparty] mode): the 1C ref of the buyer.
+DEFAULT_COUNTERPARTY_FIELDS: dict[str, str] = {
+    "tin": "TIN",
+    "name": "Name",
+    "email": "Email",
+    "phone": "Phone",
+    "id": "Id",
+}
 DEFAULT_LINE_FIELDS: dict[str, str] = {
     "article": "Article",
     "xml_id": "XmlId",
@@ -206,6 +215,7 @@ class Mappings:
     stock_strategy: StockStrategy = "storeproduct"
     document_strategy: DocumentStrategy = field(default_factory=DocumentStrategy)
     document: DocumentMapping = field(default_factory=DocumentMapping)
+    counterparty_mode: CounterpartyMode = "off"
     directory: Path | None = None
     files: tuple[str, ...] = ()
 
@@ -267,6 +277,13 @@ def load_mappings(directory: Path | str, *, schema_dir: Path | None = None) -> M
     return Mappings(**built, directory=directory, files=tuple(n for n in FILES if n in documents))
 
 
+COUNTERPARTY_MODES: dict[str, str] = {
+    "off": "not looked up in 1C (documents go without Counterparty.Id)",
+    "find": "found in 1C by TIN, else e-mail (the id remembered); documents go without Id when 1C has none",
+    "find_or_create": "found in 1C by TIN, else e-mail (the id remembered), and created in 1C when it has none",
+}
+
+
 def describe(mappings: Mappings) -> list[str]:
     """A few lines for ``bridge check``: what was loaded and what it means."""
     lines: list[str] = []
@@ -307,6 +324,7 @@ def describe(mappings: Mappings) -> list[str]:
         f"1C document: {', '.join(document.fields.values())}; VAT 20% → {document.vat_text('0.2')!r}, "
         f"none → {document.vat_none!r}; properties: {', '.join(document.properties) or 'none'}"
     )
+    lines.append(f"counterparties: {COUNTERPARTY_MODES[mappings.counterparty_mode]}")
     return lines
 
 
@@ -499,7 +517,7 @@ def _build_order(data: dict[str, Any], shown: str, problems: list[str]) -> dict[
         vat_none=vat.get("none", DEFAULT_VAT_NONE),
         vat_rates=rates,
     )
-    return {"document": document}
+    return {"document": document, "counterparty_mode": data.get("counterparty", {}).get("mode", "off")}
 
 
 def _report_duplicates(mapping: Mapping[str, Any], shown: str, table: str, what: str, problems: list[str]) -> None:

@@ -21,7 +21,7 @@ import codecs
 import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -116,6 +116,32 @@ def classify(
     # 401 (credentials), 403 without a lock text (rights), 400/404/422 (a document or URL 1C rejects),
     # 3xx (a redirect to a login page or another host: the URL setting is wrong), anything else.
     return Answer(Outcome.PERMANENT, status, reason, text)
+
+
+def classify_lookup(
+    status: int | None, body: str | bytes | None, error: BaseException | None = None, *, charset: str | None = None
+) -> Answer:
+    """Classify the answer to a question (a counterparty lookup): as ``classify``, except that a 404 is 1C's
+    "none", an answer like a 200 (``DELIVERED``: 1C answered), not a refusal. A lock text never comes as a
+    404, so a locked or busy 1C is classified as for orders."""
+    answer = classify(status, body, error, charset=charset)
+    if answer.status == 404 and answer.outcome is Outcome.PERMANENT:
+        return replace(answer, outcome=Outcome.DELIVERED)
+    return answer
+
+
+def reference_of(answer: Answer) -> str | None:
+    """The ``id`` a delivered JSON answer carries (``{"id": "<1C ref>", …}``), as text; None without one."""
+    if not answer.delivered:
+        return None
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        return None
+    return str(value).strip()
 
 
 def decode_body(body: str | bytes | None, charset: str | None = None) -> str:

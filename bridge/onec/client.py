@@ -1,4 +1,5 @@
-"""The client of 1C's HTTP service: POST one order document, get back a classified ``Answer``.
+"""The client of 1C's HTTP service: POST one order document (or find or create a counterparty), get back a
+classified ``Answer``.
 
 It never raises for what 1C (or the network) did: every HTTP answer and every timeout or refused connection
 becomes an ``Answer`` whose outcome the job acts on, so that the decision "retry, wait or give up" lives in
@@ -17,6 +18,8 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -26,18 +29,28 @@ from redis import Redis
 
 from bridge import keys
 from bridge.locks import ConcurrencyLimit
-from bridge.onec.answers import Answer, charset_of, classify
+from bridge.onec.answers import Answer, charset_of, classify, classify_lookup, reference_of
 from bridge.redaction import safe_url
 from bridge.tls import client_context
 
 log = logging.getLogger("bridge.onec")
 
 USER_AGENT = "bridge (1C-Bitrix to 1C)"  # header values must be ASCII
+JSON_TYPE = "application/json; charset=utf-8"
 LEASE_MARGIN = 30.0
 
 
+@dataclass(frozen=True)
+class Found:
+    """A counterparty call's answer and the 1C ref it carried (None: none found, or no ``id`` in the answer)."""
+
+    answer: Answer
+    ref: str | None
+
+
 class OnecClient:
-    """Sends order documents to ``{base_url}orders`` with Basic auth and an ``Idempotency-Key``.
+    """Sends order documents to ``{base_url}orders`` with Basic auth and an ``Idempotency-Key``, and finds or
+    creates counterparties at ``{base_url}counterparties``.
 
     Credentials may also come inside ``base_url`` (``https://user:pw@host/…``); they are moved out of the
     URL so that no error text or log line built from the URL can carry the password.
@@ -87,25 +100,60 @@ class OnecClient:
     def orders_url(self) -> str:
         return self.base_url + "orders"
 
+    @property
+    def counterparties_url(self) -> str:
+        return self.base_url + "counterparties"
+
     def send_order(self, document: dict[str, Any], idempotency_key: str) -> Answer:
         """POST the document; the classified answer. Raises only ``TransientError(cause=Cause.BUSY)`` (no slot)."""
-        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": str(idempotency_key)}
+        headers = {"Content-Type": JSON_TYPE, "Idempotency-Key": str(idempotency_key)}
+        return self._call(
+            "POST", self.orders_url, f"orders key={idempotency_key}", content=_json(document), headers=headers
+        )
+
+    def find_counterparty(self, *, tin: str | None, email: str | None) -> Found:
+        """``GET counterparties?tin=…&email=…`` with the parameters given; ``Found.ref`` is None when 1C has none.
+
+        A 404 is 1C's "no such counterparty", an answer rather than a refusal (``classify_lookup``). The TIN
+        and the e-mail are the buyer's personal data, so the log line names only which ones were asked.
+        """
+        params = {name: value for name, value in (("tin", tin), ("email", email)) if value}
+        what = f"counterparties by={'+'.join(params) or '-'}"
+        answer = self._call("GET", self.counterparties_url, what, params=params, classifier=classify_lookup)
+        return Found(answer, reference_of(answer) if answer.status != 404 else None)
+
+    def create_counterparty(self, block: dict[str, Any]) -> Found:
+        """``POST counterparties`` with the document's counterparty block; 200/201 ``{"id": …}``."""
+        headers = {"Content-Type": JSON_TYPE}
+        answer = self._call("POST", self.counterparties_url, "counterparties", content=_json(block), headers=headers)
+        return Found(answer, reference_of(answer))
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        classifier: Callable[..., Answer] = classify,
+        **request: Any,
+    ) -> Answer:
+        """One call inside a concurrency slot, classified and logged with 1C's words (never the credentials)."""
         with self.slots.slot(self.slot_timeout):
             started = time.monotonic()
             try:
-                response = self._http.post(self.orders_url, content=body, headers=headers)
+                response = self._http.request(method, url, **request)
                 # The body is always read (non-streaming request): the status alone is not trusted.
-                answer = classify(
+                answer = classifier(
                     response.status_code, response.content, charset=charset_of(response.headers.get("content-type"))
                 )
             except httpx.HTTPError as error:  # timeouts, refused/reset connections, protocol errors
-                answer = classify(None, b"", error)
+                answer = classifier(None, b"", error)
             duration = time.monotonic() - started
         log.log(
             logging.INFO if answer.delivered else logging.WARNING,
-            "POST orders key=%s status=%s outcome=%s duration=%.2fs reason=%s",
-            idempotency_key,
+            "%s %s status=%s outcome=%s duration=%.2fs reason=%s",
+            method,
+            what,
             answer.status if answer.status is not None else "-",
             answer.outcome.value,
             duration,
@@ -123,3 +171,8 @@ class OnecClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    """UTF-8 text, not ``\\u`` escapes: 1C reads it as written."""
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")

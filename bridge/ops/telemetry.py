@@ -170,12 +170,14 @@ class Telemetry:
             error=f"shop error {call.code}" if call.code else None,
         )
 
-    def onec_call(self, answer: Answer, duration: float, *, entity: str, entity_id: str) -> None:
+    def onec_call(
+        self, answer: Answer, duration: float, *, entity: str, entity_id: str, operation: str = "orders"
+    ) -> None:
         """One call to 1C. ``OnecClient`` logs its own line with the peer's words; this adds the record."""
         error = None if answer.delivered else answer.reason
         self.peer_call(
             "1c",
-            "orders",
+            operation,
             answer.outcome.value,
             duration,
             error=error,

@@ -16,6 +16,7 @@ from bridge import keys, runtime
 from bridge.errors import Cause, PermanentError, TransientError
 from bridge.onec.answers import Outcome
 from bridge.ops import telemetry
+from bridge.orders.counterparty import attach_counterparty
 from bridge.orders.document import build_document, document_digest, should_send
 from bridge.queue import ORDERS_QUEUE
 from bridge.queue.locked import locked_job
@@ -112,6 +113,7 @@ def deliver(rt: Runtime, order_id: str, action: str) -> str:
     if action != CANCEL and not should_send(order, rt.mappings):
         return f"skipped: status {order.get('statusId')!r} is not sent to 1C"
     document = build_document(order, rt.mappings, cancelled=action == CANCEL)
+    document = attach_counterparty(rt, order_id, document)  # the buyer's 1C ref, when order.toml asks for it
     return send(rt, order_id, document, order)
 
 
