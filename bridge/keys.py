@@ -68,4 +68,7 @@ CACHE_IMAGE_URL = PREFIX + "cache:image-url:{digest}"  # str: sha256 of what a p
 # products writer), and which contents each shop product already got, so a picture is uploaded once.
 IMAGE = PREFIX + "image:{sha256}"  # str: the picture's bytes
 PRODUCT_IMAGES = PREFIX + "product:images:{product_id}"  # set: sha256 of the pictures uploaded to it
+CACHE_XML_IDS = PREFIX + "cache:xml-ids:{what}"  # str: JSON {xmlId: id} of the shop's price types or stores
+# The CommerceML exchange: what was last staged per 1C Ид (what = products | sections | prices | stock).
+EXCHANGE_SEEN = PREFIX + "exchange:seen:{what}"  # hash: 1C Ид → fingerprint of what was last staged
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)

@@ -63,7 +63,7 @@ def test_a_body_split_again_after_a_crash_does_not_undo_a_newer_one(redis_url: s
     put(redis_url, "stock", {"xml_id": "a1", "store": "Main", "amount": 2})
     # A worker staged the first body and died before taking it off the inbox.
     raw = redis.get(redis.lindex(inbox.inbox_key("stock"), 1))
-    inbox._split_one(redis, "stock", "stock-1", int(redis.incr(keys.SEQUENCE)), raw.decode())
+    inbox._split_one(redis, "stock", "stock-1", raw.decode())
     assert pending(redis) == {KEY: "[1.0]"}
     assert inbox.split(redis, "stock") == 2  # the next flush: the first body again, then the second
     assert pending(redis) == {KEY: "[2.0]"}

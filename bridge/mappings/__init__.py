@@ -152,6 +152,23 @@ class DocumentStrategy:
 
 
 @dataclass(frozen=True)
+class ExchangeRules:
+    """What the CommerceML exchange may do beyond writing what 1C sent (``[exchange]`` in catalog.toml).
+
+    ``deactivate_missing``: a product the bridge staged before but a full (not "only changes") goods file
+    leaves out is deactivated; refused when more than ``missing_cap`` (a share) of the known products would
+    go. ``reactivate``: every product 1C sends (not marked deleted) is switched on, even one an admin
+    switched off in the shop. ``total_store``: the shop store that an offer's total ``Количество`` goes to
+    when 1C sends no per-warehouse amounts.
+    """
+
+    deactivate_missing: bool = False
+    missing_cap: float = 0.1
+    reactivate: bool = False
+    total_store: int | None = None
+
+
+@dataclass(frozen=True)
 class DocumentMapping:
     """The shape of the order document sent to 1C, with every name configurable."""
 
@@ -214,6 +231,7 @@ class Mappings:
     products: ProductLookup = field(default_factory=ProductLookup)
     stock_strategy: StockStrategy = "storeproduct"
     document_strategy: DocumentStrategy = field(default_factory=DocumentStrategy)
+    exchange: ExchangeRules = field(default_factory=ExchangeRules)
     document: DocumentMapping = field(default_factory=DocumentMapping)
     counterparty_mode: CounterpartyMode = "off"
     directory: Path | None = None
@@ -478,12 +496,21 @@ def _build_catalog(data: dict[str, Any], shown: str, problems: list[str]) -> dic
         currency=str(strategy_data.get("currency", doc_defaults.currency)),
         responsible_id=int(strategy_data.get("responsible_id", doc_defaults.responsible_id)),
     )
+    exchange_data = data.get("exchange", {})
+    rules = ExchangeRules()
+    exchange = ExchangeRules(
+        deactivate_missing=bool(exchange_data.get("deactivate_missing", rules.deactivate_missing)),
+        missing_cap=float(exchange_data.get("missing_cap", rules.missing_cap)),
+        reactivate=bool(exchange_data.get("reactivate", rules.reactivate)),
+        total_store=exchange_data.get("total_store", rules.total_store),
+    )
     return dict(  # the fields of Mappings, by keyword
         stores=stores,
         price_types=price_types,
         products=products,
         stock_strategy=data.get("stock_strategy", "storeproduct"),
         document_strategy=document_strategy,
+        exchange=exchange,
     )
 
 

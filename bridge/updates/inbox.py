@@ -41,14 +41,11 @@ def split(redis: Redis, kind: str) -> int:
     while head := redis.lrange(inbox_key(kind), 0, 1):
         batch, ref = head  # the intake pushes both in one command, so the head is never half an entry
         body = redis.get(ref)
-        # A fresh number, taken now: bodies are split strictly in order, so the entries' numbers keep the
-        # order in which their bodies were accepted (a body split again after a crash gets a newer one).
-        seq = int(redis.incr(keys.SEQUENCE))
         name = f"{kind}-{as_text(batch)}"
         if body is None:
             log.error("1C %s batch %s lost: its body is no longer in Redis (evicted?)", kind, name)
         else:
-            _split_one(redis, kind, name, seq, as_text(body))
+            _split_one(redis, kind, name, as_text(body))
         with redis.pipeline() as pipe:  # MULTI: the entry and its body leave together
             pipe.lpop(inbox_key(kind), 2)
             pipe.unlink(ref)
@@ -57,7 +54,7 @@ def split(redis: Redis, kind: str) -> int:
     return done
 
 
-def _split_one(redis: Redis, kind: str, batch: str, seq: int, text: str) -> None:
+def _split_one(redis: Redis, kind: str, batch: str, text: str) -> None:
     try:
         accepted = validate(KINDS[kind], text)
     except InvalidPayload as exc:  # the intake checked it; only a body stored by another version can fail
@@ -66,11 +63,13 @@ def _split_one(redis: Redis, kind: str, batch: str, seq: int, text: str) -> None
             "1C %s batch %s dropped: it no longer passes validation (%s: %s)", kind, batch, first.path, first.message
         )
         return
-    entries = pending.entries(KINDS[kind], accepted)
-    stale = pending.stage(redis, kind, entries, seq)
+    # Bodies are split strictly in order and each takes a fresh number (``stage_items``), so the entries'
+    # numbers keep the order in which their bodies were accepted (a body split again after a crash gets a
+    # newer one).
+    staged = pending.stage_items(redis, kind, accepted.items, accepted.stamps, batch=batch)
     log.info(
         "1C %s batch %s: %d items, %d keys pending, %d older than known dropped",
-        kind, batch, len(accepted.items), len(entries) - stale, stale,
+        kind, batch, staged.items, staged.pending, staged.stale,
     )  # fmt: skip
 
 

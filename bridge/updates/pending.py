@@ -99,6 +99,13 @@ def applied_key(kind: str) -> str:
 
 
 def entries(kind: UpdateKind, accepted: Accepted) -> list[tuple[str, str, str]]:
+    """(key, ts, value) per distinct key of a validated body; see ``latest_entries``."""
+    return latest_entries(kind, accepted.items, accepted.stamps)
+
+
+def latest_entries(
+    kind: UpdateKind, items: Sequence[dict[str, Any]], stamps: Sequence[int | None]
+) -> list[tuple[str, str, str]]:
     """(key, ts, value) per distinct key: the newest item of the body for each key (by ts, then position).
 
     The key and value texts are the kind's (``UpdateKind.key_of``, ``value_of``): what 1C named, not yet
@@ -107,13 +114,46 @@ def entries(kind: UpdateKind, accepted: Accepted) -> list[tuple[str, str, str]]:
     """
     key_of, value_of = kind.key_of, kind.value_of
     latest: dict[str, tuple[int | None, dict[str, Any]]] = {}
-    for item, stamp in zip(accepted.items, accepted.stamps, strict=True):
+    for item, stamp in zip(items, stamps, strict=True):
         key = key_of(item)
         known = latest.get(key)
         if known is not None and stamp is not None and known[0] is not None and stamp < known[0]:
             continue
         latest[key] = (stamp, item)
     return [(key, "" if stamp is None else str(stamp), value_of(item)) for key, (stamp, item) in latest.items()]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What one ``stage_items`` call did: distinct keys written as pending, and items dropped as older."""
+
+    items: int
+    keys: int
+    stale: int
+
+    @property
+    def pending(self) -> int:
+        return self.keys - self.stale
+
+
+def stage_items(
+    redis: Redis, kind: str, items: Sequence[dict[str, Any]], stamps: Sequence[int | None], *, batch: str
+) -> Staged:
+    """The one way into the coalescing store: items of ``kind`` (already valid) become its pending entries.
+
+    Both intakes come through here: the JSON pushes when the flush splits their stored bodies
+    (``bridge.updates.inbox``) and the CommerceML exchange (``bridge.exchange.catalog_import``), so the
+    latest value per key wins whichever intake sent it. ``stamps`` are the items' ``ts`` in microseconds
+    (None when 1C sent none); ``batch`` names the push or exchange file the items came from. The caller
+    queues the kind's flush (the inbox is split by the flush itself).
+    """
+    from bridge.updates.kinds import KINDS  # the kinds import this module
+
+    staged = latest_entries(KINDS[kind], items, stamps)
+    # A fresh number, taken now: the entries' numbers keep the order in which they were staged.
+    seq = int(redis.incr(keys.SEQUENCE))
+    stale = stage(redis, kind, staged, seq)
+    return Staged(items=len(items), keys=len(staged), stale=stale)
 
 
 def stage(redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int) -> int:

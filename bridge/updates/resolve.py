@@ -7,8 +7,11 @@ product by xml id in one push and by article in the next, and only the newer of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
+from bridge import keys
 from bridge.runtime import Runtime
 from bridge.updates.catalog import find_products, unknown_product
 from bridge.updates.outcomes import Outcomes
@@ -28,6 +31,37 @@ def mapped(table: Mapping[str, int], name: str) -> int | None:
         if key.strip().casefold() == wanted:
             return value
     return None
+
+
+# The shop's price types and stores, listed to find the one whose ``xmlId`` is a 1C ``Ид``.
+XML_ID_LISTS = {"price_types": ("catalog.pricetype.list", "priceTypes"), "stores": ("catalog.store.list", "stores")}
+XML_IDS_TTL = 300
+
+
+def by_xml_id(rt: Runtime, what: Literal["price_types", "stores"], xml_id: str) -> int | None:
+    """The shop's price type or store whose ``xmlId`` is ``xml_id`` (1C-Bitrix's own import sets it to 1C's Ид).
+
+    The list is read once and cached for a few minutes, so a flush of many keys asks once, and a price type
+    added in the shop is found soon without a restart.
+    """
+    cache_key = keys.CACHE_XML_IDS.format(what=what)
+    cached = rt.redis.get(cache_key)
+    if cached is None:
+        method, list_key = XML_ID_LISTS[what]
+        rows = rt.shop.list_all(method, {"select": ["id", "xmlId"]}, list_key)
+        table = {str(r["xmlId"]): int(r["id"]) for r in rows if r.get("xmlId") not in (None, "") and r.get("id")}
+        cached = json.dumps(table)
+        rt.redis.set(cache_key, cached, ex=XML_IDS_TTL)
+    found = json.loads(cached).get(xml_id)
+    return None if found is None else int(found)
+
+
+def mapped_or_xml_id(
+    rt: Runtime, table: Mapping[str, int], what: Literal["price_types", "stores"], key: str
+) -> int | None:
+    """A 1C key through the mappings' table, else the shop's object whose ``xmlId`` it is."""
+    found = mapped(table, key)
+    return found if found is not None else by_xml_id(rt, what, key)
 
 
 def resolve(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes, group_of: GroupOf) -> dict[Pair, Entry]:

@@ -37,7 +37,7 @@ from bridge.updates.kinds.refs import describe_product_in, named_ref, product_re
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
 from bridge.updates.records import RecordKind, number, same, write_records
-from bridge.updates.resolve import mapped, resolve
+from bridge.updates.resolve import mapped_or_xml_id, resolve
 
 # --- what 1C sends: POST /1c/prices -----------------------------------------------------------------------
 
@@ -111,9 +111,12 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
 
     def price_type_of(entry: Entry) -> int | str:
         how, value = entry.key[2], entry.key[3]
-        type_id = mapped(rt.mappings.price_types, value) if how == "key" else int(value)
+        type_id = mapped_or_xml_id(rt, rt.mappings.price_types, "price_types", value) if how == "key" else int(value)
         if type_id is None:
-            return f"1C price type {value!r} is not mapped to a shop price type; add it under [price_types] in catalog.toml"
+            return (
+                f"1C price type {value!r} is not mapped to a shop price type and no shop price type has it as "
+                "xmlId; add it under [price_types] in catalog.toml"
+            )
         return type_id
 
     write_records(rt, PRICES, resolve(rt, entries, outcomes, price_type_of), outcomes)

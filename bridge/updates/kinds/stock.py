@@ -39,7 +39,7 @@ from bridge.updates.kinds.refs import describe_product_in, named_ref, product_re
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
 from bridge.updates.records import EPSILON, RecordKind, number, same, write_records
-from bridge.updates.resolve import Pair, mapped, resolve
+from bridge.updates.resolve import Pair, mapped_or_xml_id, resolve
 from bridge.updates.writes import Write, is_fatal, judge, result_id, run_writes, shop_words
 
 log = logging.getLogger("bridge.updates.kinds.stock")
@@ -99,9 +99,12 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
 
     def store_of(entry: Entry) -> int | str:
         how, value = entry.key[2], entry.key[3]
-        store_id = mapped(rt.mappings.stores, value) if how == "key" else int(value)
+        store_id = mapped_or_xml_id(rt, rt.mappings.stores, "stores", value) if how == "key" else int(value)
         if store_id is None:
-            return f"1C warehouse {value!r} is not mapped to a shop store; add it under [stores] in catalog.toml"
+            return (
+                f"1C warehouse {value!r} is not mapped to a shop store and no shop store has it as xmlId; "
+                "add it under [stores] in catalog.toml"
+            )
         if existing is not None and store_id not in existing:
             return f"store {store_id} does not exist in the shop"
         return store_id

@@ -25,7 +25,9 @@ PRICE_TYPE_FIELDS = ("id", "name", "base", "sort", "xmlId", "dateCreate", "times
 class PriceArranging(ShopState):
     """Tests add price types and set or read prices directly."""
 
-    def add_price_type(self, *, price_type_id: int | None = None, name: str = "BASE") -> dict[str, Any]:
+    def add_price_type(
+        self, *, price_type_id: int | None = None, name: str = "BASE", xml_id: str | None = None
+    ) -> dict[str, Any]:
         """A price type; the first one is the base price."""
         with self.lock:
             tid = self.new_id("price_type", price_type_id)
@@ -35,7 +37,7 @@ class PriceArranging(ShopState):
                 "name": name,
                 "base": "Y" if not self.price_types else "N",
                 "sort": 100 * (len(self.price_types) + 1),
-                "xmlId": None,
+                "xmlId": xml_id,
                 "dateCreate": now,
                 "timestampX": now,
             }
