@@ -461,3 +461,19 @@ def test_the_inbox_split_goes_through_stage_items(env: UpdatesEnv, monkeypatch: 
     answer = env.push("stock", [{"xml_id": "chair", "store_id": 1, "amount": 3}])
     assert env.pending("stock") == 1
     assert calls == [("stock", 1, answer["batch"])]  # the batch id the 202 gave
+
+
+def test_a_goods_file_creates_sections_and_products_in_the_shop_once(env: UpdatesEnv, shop: Any) -> None:
+    groups = (Group("g1", "Мебель", None), Group("g2", "Стулья", "g1"))
+    goods = [product("stool", "Табурет", article="T-1", group_ids=("g2",))]
+    run(env, catalog_file(goods, groups=groups))
+    env.run_jobs()
+    parent, child = shop.section_by_xml("g1"), shop.section_by_xml("g2")
+    assert parent is not None and child is not None
+    assert child["iblockSectionId"] == parent["id"]
+    stool = shop.product_by_xml("stool")
+    assert stool is not None and stool["name"] == "Табурет"
+    shop.clear_records()
+    run(env, catalog_file(goods, groups=groups))
+    env.run_jobs()
+    assert shop.requests == []  # the same file again: no request at all

@@ -46,18 +46,17 @@ from bridge.shop.errors import ShopError
 from bridge.texts import as_text
 from bridge.updates import pending
 from bridge.updates.flush import queue_flush
-from bridge.updates.kinds import prices, stock
+from bridge.updates.kinds import prices, products, sections, stock
 from bridge.updates.resolve import by_xml_id, mapped
 
 log = logging.getLogger("bridge.exchange.catalog_import")
 
 CHUNK = 2000  # records per staging round: one HMGET and one stage call per kind
 PROGRESS_EVERY = 5000  # records between two ``progress`` calls
-IMAGE_TTL = 7 * 24 * 3600
 # The kinds a file feeds (names taken from the kinds, never spelled out here), in the order a chunk stages
 # them: sections before the products in them.
-SECTIONS = "sections"  # bridge.updates.kinds.sections
-PRODUCTS = "products"  # bridge.updates.kinds.products
+SECTIONS = sections.KIND.name
+PRODUCTS = products.KIND.name
 PRICES = prices.KIND.name
 STOCK = stock.KIND.name
 KINDS_ORDER = (SECTIONS, PRODUCTS, PRICES, STOCK)
@@ -140,13 +139,6 @@ def fingerprint(*parts: str) -> str:
 
 def seen_key(what: str) -> str:
     return keys.EXCHANGE_SEEN.format(what=what)
-
-
-def store_picture(redis: Redis, name: str, content: bytes) -> dict[str, str]:
-    """Keep a picture's bytes for the products writer, content-addressed; the item's ``{"name", "sha256"}``."""
-    digest = hashlib.sha256(content).hexdigest()
-    redis.set(keys.IMAGE.format(sha256=digest), content, ex=IMAGE_TTL)
-    return {"name": name, "sha256": digest}
 
 
 def apply_file(
@@ -311,7 +303,7 @@ class _Importer:
         for path in paths:
             content = self.images.read(path)
             if content:
-                found.append(store_picture(self.redis, PurePosixPath(path).name, content))
+                found.append(products.store_image(self.redis, PurePosixPath(path).name, content))
         return found
 
     # -- offers
