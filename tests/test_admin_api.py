@@ -136,3 +136,9 @@ def test_readyz_and_metrics_answer_503_when_redis_is_unreachable(shop: Any, onec
         assert ready.status_code == 503 and ready.json()["status"] == "unready"
         assert client.get("/metrics").status_code == 503
         assert client.get("/admin/failed", headers=AUTH).status_code == 503
+
+
+def test_a_limit_in_superscript_digits_is_refused_not_a_crash(client: TestClient) -> None:
+    """``"¹".isdigit()`` is true but ``int("¹")`` raises: the limit must be ASCII digits."""
+    answer = client.get("/admin/log", params={"limit": "¹"}, headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["error"] == "bad_limit"

@@ -29,7 +29,7 @@ JOB_ID = r"^[A-Za-z0-9_-]{1,200}$"  # what RQ allows in a job id; anything else 
 
 def _limit(request: Request, default: int = 100, most: int = 1000) -> int | Response:
     raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
         return problem(400, "bad_limit", f"limit must be a whole number from 1 to {most}")
     return int(raw)
 

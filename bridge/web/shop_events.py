@@ -69,7 +69,7 @@ def order_id_of(data: dict[str, Any]) -> str | None:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         return None
     text = str(raw).strip()
-    if not text.isdigit() or len(text) > MAX_ORDER_ID_DIGITS or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ORDER_ID_DIGITS or int(text) <= 0:
         return None
     return str(int(text))
 
