@@ -29,7 +29,6 @@ Two cases where no ref is sent, decided so that an order is never held for somet
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +39,7 @@ from bridge.errors import Cause, PermanentError, TransientError
 from bridge.locks import renewed
 from bridge.onec.answers import Outcome
 from bridge.onec.client import Found
-from bridge.queue import ORDERS_QUEUE
-from bridge.queue.retry import bring_forward
+from bridge.orders.onec_calls import not_delivered, through_circuit
 from bridge.runtime import Runtime
 from bridge.texts import as_text
 
@@ -157,39 +155,16 @@ def _find_or_create(
 
 
 def _ask(rt: Runtime, order_id: str, number: str, operation: str, call: Callable[[], Found]) -> Found:
-    """One call through the circuit, as the order's own ``send``: wait while 1C is down, record the answer,
-    bring waiting orders forward when it shows 1C is back; a refusal or an outage raised as for orders."""
-    circuit = rt.circuit
-    if not circuit.allow():
-        status = circuit.state()
-        raise TransientError(
-            f"1C is unavailable since {status.since}: {status.reason}",
-            cause=Cause.UNAVAILABLE,
-            retry_after=circuit.retry_in(),
-        )
-    started = time.monotonic()
-    try:
-        found = call()
-    except TransientError:  # no concurrency slot came: 1C was not asked, so this was no probe either
-        if circuit.state().is_open:
-            circuit.release_probe()
-        raise
-    answer = found.answer
-    rt.telemetry.onec_call(
-        answer, time.monotonic() - started, entity="order", entity_id=order_id, operation=f"counterparties.{operation}"
-    )
-    if circuit.record(answer):
-        moved = bring_forward(rt.queue(ORDERS_QUEUE))
-        log.info("1C is available again; %d waiting orders brought forward", moved)
-    if answer.outcome is Outcome.DELIVERED:
+    """One lookup or create through the circuit, by the order path's rules (``bridge.orders.onec_calls``)."""
+    found = through_circuit(rt, call, lambda f: f.answer, order_id=order_id, operation=f"counterparties.{operation}")
+    if found.answer.outcome is Outcome.DELIVERED:
         return found
     verb = "look up" if operation == "find" else "create"
-    if answer.outcome is Outcome.PERMANENT:
-        raise PermanentError(f"1C refused to {verb} the counterparty of order {number}: {answer.reason}")
-    cause = Cause.BUSY if answer.outcome is Outcome.BUSY else Cause.UNAVAILABLE
-    retry_after = circuit.retry_in() if cause is Cause.UNAVAILABLE else None
-    raise TransientError(
-        f"1C did not {verb} the counterparty of order {number}: {answer.reason}", cause=cause, retry_after=retry_after
+    raise not_delivered(
+        rt,
+        found.answer,
+        refused=f"1C refused to {verb} the counterparty of order {number}",
+        missed=f"1C did not {verb} the counterparty of order {number}",
     )
 
 

@@ -18,10 +18,10 @@ from bridge.onec.answers import Outcome
 from bridge.ops import telemetry
 from bridge.orders.counterparty import attach_counterparty
 from bridge.orders.document import build_document, document_digest, should_send
-from bridge.queue import ORDERS_QUEUE
+from bridge.orders.onec_calls import not_delivered, through_circuit
 from bridge.queue.locked import locked_job
 from bridge.queue.markers import finish_pending, read_pending
-from bridge.queue.retry import bring_forward, give_up, schedule_retry
+from bridge.queue.retry import give_up, schedule_retry
 from bridge.queue.work import ORDER_JOB, order_work
 from bridge.runtime import Runtime
 from bridge.shop.errors import ShopPermanentError
@@ -166,25 +166,9 @@ def send(rt: Runtime, order_id: str, document: dict[str, Any], order: dict[str, 
     if rt.redis.hget(state, "digest") == digest.encode():
         _remember_version(rt, state, order)
         return "unchanged"
-    circuit = rt.circuit
-    if not circuit.allow():
-        status = circuit.state()
-        raise TransientError(
-            f"1C is unavailable since {status.since}: {status.reason}",
-            cause=Cause.UNAVAILABLE,
-            retry_after=circuit.retry_in(),
-        )
-    started = time.monotonic()
-    try:
-        answer = rt.onec.send_order(document, idempotency_key=str(order_id))
-    except TransientError:  # no concurrency slot came: 1C was not asked, so this was no probe either
-        if circuit.state().is_open:  # then allow() gave us the probe; do not hold it for its whole lease
-            circuit.release_probe()
-        raise
-    rt.telemetry.onec_call(answer, time.monotonic() - started, entity="order", entity_id=str(order_id))
-    if circuit.record(answer):
-        moved = bring_forward(rt.queue(ORDERS_QUEUE))
-        log.info("1C is available again; %d waiting orders brought forward", moved)
+    answer = through_circuit(
+        rt, lambda: rt.onec.send_order(document, idempotency_key=str(order_id)), lambda a: a, order_id=str(order_id)
+    )
     if answer.outcome is Outcome.DELIVERED:
         rt.redis.hset(
             state,
@@ -197,11 +181,7 @@ def send(rt: Runtime, order_id: str, document: dict[str, Any], order: dict[str, 
         _remember_version(rt, state, order)
         return "delivered"
     number = document.get(rt.mappings.document.field("Number"), order_id)
-    if answer.outcome is Outcome.PERMANENT:
-        raise PermanentError(f"1C refused order {number}: {answer.reason}")
-    cause = Cause.BUSY if answer.outcome is Outcome.BUSY else Cause.UNAVAILABLE
-    retry_after = circuit.retry_in() if cause is Cause.UNAVAILABLE else None
-    raise TransientError(f"1C did not take order {number}: {answer.reason}", cause=cause, retry_after=retry_after)
+    raise not_delivered(rt, answer, refused=f"1C refused order {number}", missed=f"1C did not take order {number}")
 
 
 def _remember_version(rt: Runtime, state: str, order: dict[str, Any] | None) -> None:
