@@ -47,6 +47,7 @@ from bridge.texts import as_text
 from bridge.updates import pending
 from bridge.updates.flush import queue_flush
 from bridge.updates.kinds import prices, products, sections, stock
+from bridge.updates.kinds.refs import xml_id_key
 from bridge.updates.resolve import by_xml_id, mapped
 
 log = logging.getLogger("bridge.exchange.catalog_import")
@@ -499,7 +500,7 @@ class _Importer:
 
 def last_documents(redis: Redis, kind: str, ids: Sequence[str]) -> list[dict[str, Any] | None]:
     """The document last staged for each id: pending if still waiting, else the one the shop got."""
-    fields = [json.dumps([i], ensure_ascii=False) for i in ids]
+    fields = [xml_id_key(i) for i in ids]
     waiting = redis.hmget(pending.pending_key(kind), fields)
     applied = redis.hmget(pending.applied_key(kind), fields)
     docs: list[dict[str, Any] | None] = []

@@ -44,6 +44,7 @@ from bridge.updates import pictures, shop_tables
 from bridge.updates.catalog import PRODUCT_TTL, offers_iblock, product_iblock
 from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, Timestamp, one_of
 from bridge.updates.kinds.base import UpdateKind
+from bridge.updates.kinds.refs import xml_id_key
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry, pending_key
 from bridge.updates.writes import Write, result_id, run_writes
@@ -133,7 +134,7 @@ class ProductBody(TypedDict):
 
 
 def key_of(item: dict[str, Any]) -> str:
-    return json.dumps([item["xml_id"]], ensure_ascii=False)
+    return xml_id_key(item["xml_id"])
 
 
 def normalised(item: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +241,7 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         if parent in ids or _cached_id(rt, parent) is not None:
             ids.setdefault(parent, _cached_id(rt, parent) or 0)
             ready.append(entry)
-        elif rt.redis.hexists(pending_key(NAME), key_of({"xml_id": parent})):
+        elif rt.redis.hexists(pending_key(NAME), xml_id_key(parent)):
             outcomes.wait(
                 [entry], TransientError(f"the variant's product {parent!r} is not written yet", cause=Cause.BUSY)
             )
@@ -267,7 +268,7 @@ def _sections(
         first = (docs[entry.field].get("section_xml_ids") or [None])[0]
         if first is None or first in known:
             main[entry.field] = known.get(first) if first is not None else None
-        elif rt.redis.hexists(pending_key("sections"), json.dumps([first], ensure_ascii=False)):
+        elif rt.redis.hexists(pending_key("sections"), xml_id_key(first)):
             outcomes.wait([entry], TransientError(f"section {first!r} is not written yet", cause=Cause.BUSY))
         else:
             log.warning("product %s: section %r is not in the shop; written without it", entry.key[0], first)

@@ -11,10 +11,11 @@ of a float, so equal values give equal text.
 
 from __future__ import annotations
 
+import json
 from json.encoder import encode_basestring as quote
 from typing import Any
 
-__all__ = ["describe_product_in", "named_ref", "product_ref", "quote"]
+__all__ = ["describe_product_in", "named_ref", "product_ref", "quote", "xml_id_key"]
 
 _PRODUCT_WORDS = {"id": "id", "xml": "xml_id", "sku": "sku", "key": ""}
 
@@ -40,3 +41,11 @@ def describe_product_in(key: list[Any], what: str) -> str:
     product = f"product {_PRODUCT_WORDS.get(key[0], key[0])} {key[1]!r}"
     named = f"{what} id {key[3]}" if key[2] == "id" else f"{what} {key[3]!r}"
     return f"{product}, {named}"
+
+
+def xml_id_key(xml_id: str) -> str:
+    """The pending key of a document kept whole under its 1C ``Ид`` (products, sections): ``["<xml id>"]``.
+
+    One definition, since other modules look such keys up: a product waits for its pending section, and the
+    exchange reads the document it last staged."""
+    return json.dumps([xml_id], ensure_ascii=False)

@@ -22,6 +22,7 @@ from bridge.updates import shop_tables
 from bridge.updates.catalog import product_iblock
 from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, Timestamp
 from bridge.updates.kinds.base import UpdateKind
+from bridge.updates.kinds.refs import xml_id_key
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry, pending_key
 from bridge.updates.writes import Write, result_id, run_writes
@@ -48,7 +49,7 @@ class SectionBody(TypedDict):
 
 
 def key_of(item: dict[str, Any]) -> str:
-    return json.dumps([item["xml_id"]], ensure_ascii=False)
+    return xml_id_key(item["xml_id"])
 
 
 def value_of(item: dict[str, Any]) -> str:
@@ -107,7 +108,7 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         outcomes.merge(settled)
     for entry in remaining:
         parent = str(docs[entry.field]["parent_xml_id"])
-        if parent in failed or (parent not in ours and rt.redis.hexists(pending_key(NAME), key_of({"xml_id": parent}))):
+        if parent in failed or (parent not in ours and rt.redis.hexists(pending_key(NAME), xml_id_key(parent))):
             outcomes.wait([entry], TransientError(f"parent section {parent!r} is not written yet", cause=Cause.BUSY))
         elif parent in ours:
             outcomes.drop([entry], f"sections {parent!r} and {xml_of[entry.field]!r} are each other's ancestors")
