@@ -56,9 +56,23 @@ class ExchangeFileError(Exception):
         self.column = column
 
 
+_LOCAL: dict[str, str] = {}
+
+
 def local(tag: Any) -> str:
-    """The tag without its namespace: 1C's files differ only by the namespace (or its absence)."""
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+    """The tag without its namespace: 1C's files differ only by the namespace (or its absence).
+
+    Cached: a file has a few dozen distinct tags and millions of elements.
+    """
+    try:
+        return _LOCAL[tag]
+    except KeyError:
+        name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        if isinstance(tag, str) and len(_LOCAL) < 10_000:
+            _LOCAL[tag] = name
+        return name
+    except TypeError:  # not hashable: not an element's tag
+        return ""
 
 
 def _label(source: Source, name: str) -> str:
