@@ -10,7 +10,9 @@ Figures:
 
 - **import ratio**: seconds from the last chunk sent to the final ``success`` of the last file ÷ a bare
   streaming parse of the same bytes in this process (lxml ``iterparse``, every element cleared after its
-  end, nothing done with it);
+  end, nothing done with it). With one worker this includes the flush of the goods file, which the worker
+  runs between the two imports; the **jobs ratio** is the import jobs' own time (from the sync log) ÷ the
+  same bare parse;
 - **peak RSS** of web and worker (the worker's work-horses included) through the whole run;
 - **same export again** (after the first one was flushed into the shop): the shop writes it caused (the
   target is none);
@@ -50,6 +52,7 @@ from bench.common import (
     table,
     workdir,
 )
+from bridge.ops import synclog
 from bridge.queue import SHOP_QUEUE
 from tests.exchange_files import SyntheticExport, synthetic_export
 
@@ -122,18 +125,25 @@ def bare_parse(paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def exchange(b: Any, export: SyntheticExport) -> dict[str, Any]:
+def exchange(b: Any, export: SyntheticExport, redis: Redis) -> dict[str, Any]:
+    """One exchange of both files; the wall time 1C waits, and the import jobs' own time (from the sync log)."""
     client = ExchangeClient(b.url)
     try:
         client.start()
         for path in (export.import_path, export.offers_path):
             client.upload(path)
+        since = time.time()
         started = time.perf_counter()
         summaries = [client.import_file(path.name) for path in (export.import_path, export.offers_path)]
         took = time.perf_counter() - started
     finally:
         client.close()
-    return {"import_s": took, "summary": summaries[-1][:200]}
+    jobs = [
+        e.duration or 0.0
+        for e in synclog.read(redis, entity="exchange", limit=50)
+        if e.operation == "exchange import" and (e.at or 0) >= since
+    ]
+    return {"import_s": took, "jobs_s": sum(jobs), "summary": summaries[-1][:200]}
 
 
 def flushed(redis: Redis) -> bool:
@@ -186,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offers", type=int, default=100_000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--flush-timeout", type=float, default=3600)
+    parser.add_argument("--workers", type=int, default=1, help="bridge worker processes")
     args = parser.parse_args(argv)
 
     rounds: list[dict[str, Any]] = []
@@ -204,23 +215,25 @@ def main(argv: list[str] | None = None) -> int:
             env = bridge_env(p, free_port(), **FAST_SHOP, **extra_env(args.env))
             with bridge(env, log_dir, rss) as b:
                 b.start("web")
-                b.start("worker")
+                for index in range(args.workers):
+                    b.start("worker", f"worker-{index + 1}" if index else "worker")
                 b.start("clock")
                 bare_s = bare_parse([first.import_path, first.offers_path])
-                done = exchange(b, first)
+                done = exchange(b, first, redis)
                 row.update(import_s=done["import_s"], bare_s=bare_s, import_ratio=done["import_s"] / bare_s)
+                row.update(jobs_s=done["jobs_s"], jobs_ratio=done["jobs_s"] / bare_s)
                 row["first_flush_s"] = settle(p, redis, args.flush_timeout)
                 row["first_requests"] = len(p.shop.requests)
 
                 p.shop.clear_records()
-                again = exchange(b, first)
+                again = exchange(b, first, redis)
                 settle(p, redis, args.flush_timeout)
                 kinds = request_kinds(p.shop.requests)
                 row.update(again_import_s=again["import_s"], again_writes=kinds["write"])
                 row["again_requests"] = len(p.shop.requests)
 
                 p.shop.clear_records()
-                exchange(b, changed)
+                exchange(b, changed, redis)
                 settle(p, redis, args.flush_timeout)
                 writes = changed.changed * len(changed.price_types)
                 bound = math.ceil(writes / 50)  # no lookup is needed: the first export taught the shop ids
@@ -245,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         **{k: v for k, v in last.items() if k != "round"},
         "web_peak_rss_mb": rss.peak_mb("web"),
-        "worker_peak_rss_mb": rss.peak_mb("worker"),
+        "worker_peak_rss_mb": max(rss.peak_mb(f"worker-{i + 1}" if i else "worker") for i in range(args.workers)),
         "target_import_ratio": TARGET_IMPORT,
         "target_request_ratio": TARGET_REQUESTS,
         "target_rss_mb": TARGET_RSS_MB,
