@@ -37,7 +37,10 @@ def exchange_env(redis_url: str, shop: Any, tmp_path: Path, **overrides: Any) ->
 
 
 def onec_for(env: UpdatesEnv, **fields: Any) -> OnecExchange:
-    return OnecExchange(env.client, USER, PASSWORD, on_progress=lambda: None if env.run_jobs() else None, **fields)
+    def work() -> None:
+        env.run_jobs()
+
+    return OnecExchange(env.client, USER, PASSWORD, on_progress=work, **fields)
 
 
 GROUPS = (Group("g-furniture", "Мебель", None), Group("g-chairs", "Стулья", "g-furniture"))
