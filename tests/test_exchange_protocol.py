@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from bridge import keys
 from bridge.exchange import importing
+from bridge.mappings import DEFAULTS_DIR
 from bridge.ops import metrics, synclog
 from bridge.queue import SHOP_QUEUE
 from bridge.settings import Settings
@@ -25,6 +26,7 @@ from bridge.web.app import create_app
 from tests.exchange_env import PASSWORD, USER, exchange_env, export, onec_for
 from tests.peers.onec_exchange import OnecExchange, make_zip
 from tests.peers.server import free_port
+from tests.test_cli_check import run as run_cli
 from tests.updates_env import UpdatesEnv, close_env
 
 
@@ -312,3 +314,19 @@ def test_deactivate_and_complete_answer_success(env: UpdatesEnv, onec: OnecExcha
 
 def test_the_zip_helper_makes_what_1c_sends() -> None:
     assert make_zip({"a.xml": b"<a/>"})[:2] == b"PK"
+
+
+# --- bridge check ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"BRIDGE_EXCHANGE_USER": "site"}, "BRIDGE_EXCHANGE_USER is set but BRIDGE_EXCHANGE_PASSWORD is not"),
+        ({"BRIDGE_EXCHANGE_PASSWORD": "secret-pass"}, "BRIDGE_EXCHANGE_PASSWORD is set but BRIDGE_EXCHANGE_USER"),
+    ],
+)
+def test_bridge_check_explains_a_half_configured_exchange(env: dict[str, str], words: str) -> None:
+    result = run_cli("check", env={"BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR), **env})
+    assert result.returncode == 1 and words in result.stderr
+    assert "secret-pass" not in result.stdout + result.stderr
