@@ -350,3 +350,14 @@ def test_a_stored_file_is_read_one_part_at_a_time(env: UpdatesEnv, onec: OnecExc
     assert b"".join(pieces) == content
     stream.seek(len(content) - 10)
     assert stream.read() == content[-10:]  # seekable, as a zip's directory at the end needs
+
+
+def test_another_web_process_serves_the_same_session(env: UpdatesEnv, onec: OnecExchange) -> None:
+    """A session and its uploads are in Redis: a second web process (or the first, restarted) goes on with it."""
+    onec.checkauth()
+    onec.init()
+    onec.upload("import.xml", export(2)["import0_1.xml"])
+    with TestClient(create_app(env.rt.settings), client=("10.0.0.5", 1234)) as other:
+        onec.client = other
+        reply = onec.import_file("import.xml")
+    assert reply.status == "success" and "товары: 2 новых" in reply.message
