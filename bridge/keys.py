@@ -72,3 +72,10 @@ CACHE_XML_IDS = PREFIX + "cache:xml-ids:{what}"  # str: JSON {xmlId: id} of the 
 # The CommerceML exchange: what was last staged per 1C Ид (what = products | sections | prices | stock).
 EXCHANGE_SEEN = PREFIX + "exchange:seen:{what}"  # hash: 1C Ид → fingerprint of what was last staged
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)
+# The order side of the exchange (type=sale): orders waiting for 1C's query and what each session's last query
+# offered (bridge.exchange.sale.offers); orders held while neither 1C channel is configured.
+SALE_WAITING = PREFIX + "exchange:sale:waiting"  # zset: order id → unix time it began to wait (oldest first)
+SALE_STAMPS = PREFIX + "exchange:sale:stamps"  # hash: order id → change stamp the bridge last saw
+SALE_OFFERED = PREFIX + "exchange:sale:offered:{session}"  # hash: order id → stamp a session's last query offered
+SALE_CONFIRMED = PREFIX + "exchange:sale:confirmed:{session}"  # str: how many that session's success confirmed
+ORDERS_AWAITING_CHANNEL = PREFIX + "orders:awaiting-channel"  # set: order ids held until a 1C channel is set

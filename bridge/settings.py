@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
     smtp_security: str = "starttls"
+
+    # The order side of the 1C exchange (type=sale): orders per query reply, and the reply's encoding.
+    exchange_sale_page: int = Field(500, ge=1, le=10_000)
+    exchange_sale_encoding: Literal["windows-1251", "utf-8"] = "windows-1251"
 
     @field_validator("shop_app_tokens", "inbound_allowed_ips", "trusted_proxies", "smtp_to", mode="before")
     @classmethod
