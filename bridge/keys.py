@@ -79,3 +79,4 @@ SALE_STAMPS = PREFIX + "exchange:sale:stamps"  # hash: order id → change stamp
 SALE_OFFERED = PREFIX + "exchange:sale:offered:{session}"  # hash: order id → stamp a session's last query offered
 SALE_CONFIRMED = PREFIX + "exchange:sale:confirmed:{session}"  # str: how many that session's success confirmed
 ORDERS_AWAITING_CHANNEL = PREFIX + "orders:awaiting-channel"  # set: order ids held until a 1C channel is set
+SALE_HELD_STATUS = PREFIX + "exchange:sale:held-status:"  # prefix of the (unused) marker of a held 1C status job

@@ -159,6 +159,12 @@ JOB_KINDS = (ORDER_JOB, FLUSH_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
 
 
+# A 1C status the exchange could not map, held as a dead letter until statuses.toml names it and the job is
+# retried (``bridge failed retry``); its action is the status as 1C wrote it. Queued once, never collapsed.
+HELD_STATUS = "bridge.exchange.sale.changes.apply_held_status"
+HELD_STATUS_JOB = JobKind("status", SHOP_QUEUE, HELD_STATUS, keys.SALE_HELD_STATUS, with_action=True)
+
+
 def job_kind_of(func: str | None) -> JobKind | None:
     """The job kind a stored job's function (today's path or an earlier one) runs; None for a foreign job."""
     return _BY_FUNCTION.get(current_function(func)) if func else None

@@ -317,3 +317,19 @@ def sale_order_update(shop: ShopState, params: dict[str, Any]) -> Answer:
 @METHODS.register("sale.status.list")
 def sale_status_list(shop: ShopState, params: dict[str, Any]) -> Answer:
     return list_answer(shop.statuses.values(), params, key="statuses", fields=STATUS_FIELDS)
+
+
+# Payment systems and delivery services, as the exchange's mode=info asks for them: UPPER_SNAKE fields and a
+# plain array as the result (these two methods predate the camelCase sale.* ones).
+PAY_SYSTEMS = ({"ID": 1, "NAME": "Cash", "ACTIVE": "Y", "SORT": 100, "IS_CASH": "Y", "XML_ID": ""},)
+
+
+@METHODS.register("sale.paysystem.list")
+def sale_paysystem_list(shop: ShopState, params: dict[str, Any]) -> Answer:
+    return Answer([dict(row) for row in PAY_SYSTEMS])
+
+
+@METHODS.register("sale.delivery.getlist")
+def sale_delivery_getlist(shop: ShopState, params: dict[str, Any]) -> Answer:
+    ids: dict[str, int] = getattr(shop, "_delivery_ids", {})
+    return Answer([{"ID": i, "NAME": name, "ACTIVE": "Y", "SORT": 100, "PARENT_ID": None} for name, i in ids.items()])
