@@ -130,3 +130,47 @@ def test_info_lists_statuses_payment_systems_and_delivery_services(rt: Runtime, 
     assert statuses["N"] == "New" and "DN" not in statuses  # order statuses only
     assert [e.findtext("Название") for e in root.find("ПлатежныеСистемы")] == ["Cash"]
     assert [e.findtext("Название") for e in root.find("СлужбыДоставки")] == ["Courier"]
+
+
+def test_payment_shipment_and_cancellation_documents_change_the_shop(rt: Runtime, shop: Any) -> None:
+    paid = shop.add_order(account_number="B-1")
+    shipped = shop.add_order(account_number="B-2", delivery=("Courier", 450.0))
+    cancelled = shop.add_order(account_number="B-3")
+    payment, shipment = paid["payments"][0], shipped["shipments"][0]
+    body = documents_file(
+        {"Ид": "g1", "ХозОперация": "Выплата безналичных денег", "Номер": payment["accountNumber"], "Основание": "B-1",
+         "requisites": {"Оплачен": "true", "Дата оплаты по 1С": "2026-12-01T10:00:00"}},
+        {"Ид": "g2", "ХозОперация": "Отпуск товара", "Номер": str(shipment["id"]), "Основание": "B-2",
+         "requisites": {"Отгружен": "true", "Дата отгрузки по 1С": "T"}},
+        {**ORDER, "Номер": "B-3", "requisites": {"Отменен": "true", "Дата оплаты по 1С": "T", "Дата отгрузки по 1С": "T"}},
+    )  # fmt: skip
+    counts = changes.apply_documents(rt, read_documents(io.BytesIO(body)), batch="b1")
+    assert (counts.staged["order-payment"], counts.staged["order-shipment"], counts.staged["order-cancel"]) == (1, 1, 1)
+    run_queued(rt)
+    assert shop.orders[paid["id"]]["payments"][0]["paid"] == "Y"
+    assert shop.orders[paid["id"]]["payments"][0]["datePaid"] == "2026-12-01T10:00:00"
+    after = shop.orders[shipped["id"]]["shipments"][0]
+    assert (after["deducted"], after["allowDelivery"]) == ("Y", "Y")
+    assert after["priceDelivery"] == 450.0  # sent along: the shop would have zeroed it
+    assert shop.orders[cancelled["id"]]["canceled"] == "Y"
+    assert shop.orders[cancelled["id"]]["payments"][0]["paid"] == "N"  # "T" is an empty date, not a payment
+
+
+def test_the_order_documents_own_payment_and_shipment_dates(rt: Runtime, shop: Any) -> None:
+    order = shop.add_order(account_number="C-1")
+    body = documents_file(
+        {**ORDER, "Номер": "C-1", "requisites": {
+            "Дата оплаты по 1С": "2026-12-01T09:00:00", "Номер оплаты по 1С": "ПП-77",
+            "Дата отгрузки по 1С": "2026-12-02T09:00:00", "Номер отгрузки по 1С": "РН-5", "Отменен": "false"}},
+    )  # fmt: skip
+    changes.apply_documents(rt, read_documents(io.BytesIO(body)), batch="b1")
+    run_queued(rt)
+    now = shop.orders[order["id"]]
+    assert (now["payments"][0]["paid"], now["payments"][0]["payVoucherNum"]) == ("Y", "ПП-77")
+    assert (now["shipments"][0]["allowDelivery"], now["shipments"][0]["deliveryDocNum"]) == ("Y", "РН-5")
+    assert now["shipments"][0]["deducted"] == "N" and now["canceled"] == "N"
+    requests = len(shop.requests)
+    changes.apply_documents(rt, read_documents(io.BytesIO(body)), batch="b2")  # the same documents again
+    run_queued(rt)
+    writes = [m for m, p in shop.requests[requests:] if m == "batch" and "update" in str(p)]
+    assert writes == []  # equal to what was applied: nothing written again

@@ -1,5 +1,12 @@
 """1C's order documents become shop updates, through the same coalesced, rate-limited path as ``/1c/order-status``.
 
+What acts, by the names 1C-Bitrix's loader reads: on an order document «Статуса заказа ИД» / «Статус заказа»
+(``order-status``), «Отменен» or the deletion mark (``order-cancel``: cancelled, or taken back when a later
+document says «Отменен» false), «Дата оплаты по 1С» with «Номер оплаты по 1С» (``order-payment``: every
+payment of the order paid), «Дата отгрузки по 1С» with «Номер отгрузки по 1С» (``order-shipment``: delivery
+allowed); on a payment document «Оплачен» (that payment), on a shipment document «Отгружен» (that shipment
+shipped). 1C writes an empty date as ``T``: it counts as no date.
+
 An order document's status is «Статуса заказа ИД» (the shop's status id, as the shop sent it in the query)
 when it names a status statuses.toml knows, else «Статус заказа» (``[F] Handed to courier`` or the bare
 name) through the mapping. The order is named by ``Номер`` (the shop's ``accountNumber``), else by ``Ид``;
@@ -14,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.errors import PermanentError
 from bridge.exchange.sale.incoming import DocumentKind, IncomingDocument
@@ -23,9 +31,12 @@ from bridge.queue.work import HELD_STATUS_JOB
 from bridge.runtime import Runtime, current
 from bridge.updates import pending
 from bridge.updates.flush import queue_flush
-from bridge.updates.kinds import order_status
+from bridge.updates.kinds import order_cancel, order_payment, order_shipment, order_status
 
 STATUS_KIND = order_status.KIND.name
+PAYMENT_KIND = order_payment.KIND.name
+SHIPMENT_KIND = order_shipment.KIND.name
+CANCEL_KIND = order_cancel.KIND.name
 _CODE = re.compile(r"^\s*\[([^\]]+)\]\s*(.*)$")
 
 
@@ -34,20 +45,19 @@ class DocumentCounts:
     """What one upload of 1C's documents did, for the ``success`` line 1C's operator reads."""
 
     documents: Counter[str] = field(default_factory=Counter)
-    statuses: int = 0
+    staged: Counter[str] = field(default_factory=Counter)  # kind → items staged
     held: int = 0
-    not_applied: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def statuses(self) -> int:
+        return self.staged[STATUS_KIND]
 
     def summary(self) -> str:
-        line = (
-            f"Документов: {sum(self.documents.values())}; статусов заказов поставлено в очередь: {self.statuses}"
+        return (
+            f"Документов: {sum(self.documents.values())}; в очередь магазина: статусов {self.staged[STATUS_KIND]}, "
+            f"оплат {self.staged[PAYMENT_KIND]}, отгрузок {self.staged[SHIPMENT_KIND]}, отмен {self.staged[CANCEL_KIND]}"
             f"; отложено (статус не сопоставлен): {self.held}"
         )
-        if self.not_applied:
-            line += "; не переносятся в магазин: " + ", ".join(
-                f"{k} ({n})" for k, n in sorted(self.not_applied.items())
-            )
-        return line
 
 
 def status_of(document: IncomingDocument, mappings: Mappings) -> tuple[str | None, str]:
@@ -74,37 +84,65 @@ def resolve_name(text: str, mappings: Mappings) -> str | None:
 
 
 def apply_documents(rt: Runtime, documents: Iterable[IncomingDocument], *, batch: str) -> DocumentCounts:
-    """Stage the statuses the documents set; hold the unmapped ones as dead letters. Queues the flush."""
+    """Stage what the documents change; hold unmapped statuses as dead letters. Queues the kinds' flushes."""
     counts = DocumentCounts()
-    items: list[dict[str, str]] = []
+    items: dict[str, list[dict[str, Any]]] = {STATUS_KIND: [], PAYMENT_KIND: [], SHIPMENT_KIND: [], CANCEL_KIND: []}
     for document in documents:
         counts.documents[document.kind.value] += 1
-        if document.kind is not DocumentKind.ORDER:
-            counts.not_applied[_fact(document)] += 1
-            continue
         ref = document.order_ref
         if not ref:
             continue
-        if document.deleted or document.requisites.get("Отменен", "").casefold() == "true":
-            counts.not_applied["отмена"] += 1
-        for name in ("Дата оплаты по 1С", "Дата отгрузки по 1С"):
-            if len(document.requisites.get(name, "").strip()) > 1:  # 1C writes an empty date as "T"
-                counts.not_applied[name] += 1
+        values = document.requisites
+        if document.kind is DocumentKind.PAYMENT:
+            if "Оплачен" in values:
+                item = {"order": ref, "payment": document.number or document.id, "paid": _true(values["Оплачен"])}
+                items[PAYMENT_KIND].append(_with(item, date=_date(values.get("Дата оплаты по 1С"))))
+            continue
+        if document.kind is DocumentKind.SHIPMENT:
+            if "Отгружен" in values:
+                item = {"order": ref, "shipment": document.number or document.id, "shipped": _true(values["Отгружен"])}
+                items[SHIPMENT_KIND].append(_with(item, date=_date(values.get("Дата отгрузки по 1С"))))
+            continue
+        if document.deleted or "Отменен" in values:
+            items[CANCEL_KIND].append({"order": ref, "cancelled": document.deleted or _true(values.get("Отменен", ""))})
+        paid = _date(values.get("Дата оплаты по 1С"))
+        if paid:
+            items[PAYMENT_KIND].append(
+                _with({"order": ref, "paid": True, "date": paid}, number=values.get("Номер оплаты по 1С"))
+            )
+        shipped = _date(values.get("Дата отгрузки по 1С"))
+        if shipped:
+            item = {"order": ref, "allow_delivery": True, "date": shipped}
+            items[SHIPMENT_KIND].append(_with(item, number=values.get("Номер отгрузки по 1С")))
         shop_id, written = status_of(document, rt.mappings)
         if shop_id:
-            items.append({"order": ref, "status_id": shop_id})
+            items[STATUS_KIND].append({"order": ref, "status_id": shop_id})
         elif written:
             hold_status(rt, ref, written)
             counts.held += 1
-    if items:
-        pending.stage_items(rt.redis, STATUS_KIND, items, [None] * len(items), batch=batch)
-        queue_flush(rt, STATUS_KIND)
-        counts.statuses = len(items)
+    for kind, staged in items.items():
+        if staged:
+            pending.stage_items(rt.redis, kind, staged, [None] * len(staged), batch=batch)
+            queue_flush(rt, kind)
+            counts.staged[kind] = len(staged)
     return counts
 
 
-def _fact(document: IncomingDocument) -> str:
-    return "оплаты" if document.kind is DocumentKind.PAYMENT else "отгрузки"
+def _true(value: str) -> bool:
+    return value.strip().casefold() in ("true", "1", "да", "истина")
+
+
+def _date(value: str | None) -> str | None:
+    """1C's date as the shop takes it; 1C writes an empty one as "T" (the separator alone)."""
+    text = (value or "").strip()
+    if len(text) <= 1:
+        return None
+    return text.replace(" ", "T")
+
+
+def _with(item: dict[str, Any], **optional: str | None) -> dict[str, Any]:
+    item.update({k: v for k, v in optional.items() if v})
+    return item
 
 
 def hold_status(rt: Runtime, order_ref: str, written: str) -> None:
