@@ -26,6 +26,7 @@ from bridge.queue import CRASH_RETRY, FAILURE_TTL, ORDERS_QUEUE, SHOP_QUEUE
 
 SYNC_ORDER = "bridge.orders.job.sync_order"
 FLUSH = "bridge.updates.flush.flush"
+IMPORT_EXCHANGE_FILE = "bridge.exchange.importing.import_file"
 FLUSH_ACTION = "flush"  # a flush has one action: send whatever is pending
 
 # Paths that jobs stored by earlier releases name → the function each stands for now.
@@ -155,7 +156,15 @@ class JobKind:
 
 ORDER_JOB = JobKind("order", ORDERS_QUEUE, SYNC_ORDER, keys.ORDER_PENDING.format(order_id=""), with_action=True)
 FLUSH_JOB = JobKind("flush", SHOP_QUEUE, FLUSH, keys.UPDATES_FLUSH.format(kind=""), with_action=False)
-JOB_KINDS = (ORDER_JOB, FLUSH_JOB)
+EXCHANGE_JOB = JobKind(
+    "exchange", SHOP_QUEUE, IMPORT_EXCHANGE_FILE, keys.EXCHANGE_IMPORT_PENDING.format(entity=""), with_action=False
+)
+# The import of one file of 1C's order documents (type=sale), beside the catalogue's (same states, own job).
+IMPORT_SALE_FILE = "bridge.exchange.sale.importing.import_documents"
+SALE_IMPORT_JOB = JobKind(
+    "saleimport", SHOP_QUEUE, IMPORT_SALE_FILE, keys.SALE_IMPORT_PENDING.format(entity=""), with_action=False
+)
+JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB, SALE_IMPORT_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
 
 
@@ -178,3 +187,13 @@ def order_work(order_id: str, action: str) -> Work:
 def flush_work(kind: str) -> Work:
     """A flush of this kind of update (stock, prices, order statuses)."""
     return FLUSH_JOB.work(kind, FLUSH_ACTION)
+
+
+def exchange_import_work(entity: str) -> Work:
+    """The import of one uploaded file of an exchange session (entity: ``<session id>_<file id>``)."""
+    return EXCHANGE_JOB.work(entity, "import")
+
+
+def sale_import_work(entity: str) -> Work:
+    """The import of one uploaded file of 1C's order documents (entity: ``<session id>_<file id>``)."""
+    return SALE_IMPORT_JOB.work(entity, "import")
