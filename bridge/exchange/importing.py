@@ -135,11 +135,11 @@ def _finish(
     size: int,
     started: float,
 ) -> str:
-    fields: dict[str, Any] = {"state": outcome, "message": message, "finished": f"{time.time():.3f}"}
+    fields: dict[str, str | int] = {"state": outcome, "message": message, "finished": f"{time.time():.3f}"}
     if counts is not None:
         fields["counts"] = json.dumps(counts.as_dict(), ensure_ascii=False)
         fields["records"] = counts.records
-    rt.redis.hset(import_key(entity), mapping=fields)
+    rt.redis.hset(import_key(entity), mapping=fields)  # type: ignore[arg-type]  # redis-py types keys invariantly
     word = "ok" if outcome == DONE else "failed"
     name = state["name"]
     entry = Entry(
