@@ -139,7 +139,7 @@ def _finish(
     if counts is not None:
         fields["counts"] = json.dumps(counts.as_dict(), ensure_ascii=False)
         fields["records"] = counts.records
-    rt.redis.hset(import_key(entity), mapping=fields)  # type: ignore[arg-type]  # redis-py types keys invariantly
+    rt.redis.hset(import_key(entity), mapping={k: v for k, v in fields.items()})
     word = "ok" if outcome == DONE else "failed"
     name = state["name"]
     entry = Entry(

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -96,7 +97,14 @@ def register(exchange_type: str, mode: str, *, open_mode: bool = False) -> Calla
 async def exchange(request: Request) -> Response:
     """Every call of 1C's exchange; whatever happens, a reply 1C can read."""
     try:
-        return await _dispatch(request)
+        try:
+            return await _dispatch(request)
+        except RedisConnectionError:
+            # A pooled connection Redis closed (it restarted): every mode but an append is safe to run again
+            # on a fresh one; a chunk that may have been written is not sent twice, 1C gets the failure.
+            if (request.query_params.get("mode") or "").strip().lower() == "file":
+                raise
+            return await _dispatch(request)
     except (RedisError, OSError) as exc:
         log.error("exchange call not served: Redis unavailable (%s)", type(exc).__name__)
         return failure("Хранилище моста (Redis) недоступно; повторите обмен позже. Сообщите администратору моста")
