@@ -169,6 +169,15 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("exchange_sale_encoding", mode="before")
+    @classmethod
+    def _encoding(cls, value: object) -> object:
+        """``UTF-8``, ``utf8``, ``CP1251`` are the same encodings as ``utf-8`` and ``windows-1251``."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return {"utf8": "utf-8", "cp1251": "windows-1251", "win-1251": "windows-1251"}.get(text, text)
+        return value
+
     @field_validator("shop_url", "onec_url", mode="before")
     @classmethod
     def _base_url(cls, value: object) -> object:

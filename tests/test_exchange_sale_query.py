@@ -26,6 +26,8 @@ from bridge.settings import Settings
 
 def make_rt(redis_url: str, shop: Any, **overrides: Any) -> Runtime:
     values: dict[str, Any] = {"redis_url": redis_url, "shop_url": shop.url, "mappings_dir": DEFAULTS_DIR}
+    if overrides.pop("exchange", False):
+        values.update(exchange_user="1c", exchange_password="secret")
     values.update(overrides)
     current = Runtime.from_settings(Settings(**values), Redis.from_url(redis_url))
     runtime.install(current)
@@ -35,8 +37,7 @@ def make_rt(redis_url: str, shop: Any, **overrides: Any) -> Runtime:
 @pytest.fixture
 def rt(redis_url: str, shop: Any) -> Iterator[Runtime]:
     """The exchange as the only channel (no BRIDGE_ONEC_URL)."""
-    current = make_rt(redis_url, shop)
-    object.__setattr__(current.settings, "exchange_user", "1c")
+    current = make_rt(redis_url, shop, exchange=True)
     yield current
     runtime.install(None)
 
@@ -117,8 +118,7 @@ def test_from_2_10_payments_and_shipments_are_documents_and_from_3_in_a_containe
 
 
 def test_utf8_with_a_bom_when_set(redis_url: str, shop: Any) -> None:
-    rt = make_rt(redis_url, shop, exchange_sale_encoding="utf-8")
-    object.__setattr__(rt.settings, "exchange_user", "1c")
+    rt = make_rt(redis_url, shop, exchange_sale_encoding="utf-8", exchange=True)
     try:
         noted(rt, shop)
         answer = query.reply(rt, "s", "2.08")
@@ -163,7 +163,6 @@ def test_success_without_query_from_another_session_or_twice_confirms_nothing(rt
 
 def test_pages_of_a_set_size_oldest_first_and_fetched_fifty_to_a_request(redis_url: str, shop: Any) -> None:
     rt = make_rt(redis_url, shop, exchange_sale_page=120)
-    object.__setattr__(rt.settings, "exchange_sale_page", 120)
     try:
         placed = [shop.add_order() for _ in range(130)]
         for order in placed:
@@ -209,8 +208,7 @@ def test_a_query_reply_is_streamed_not_held_whole(redis_url: str, shop: Any) -> 
 
 
 def test_with_both_channels_the_order_goes_to_1c_and_waits_for_the_query(redis_url: str, shop: Any, onec: Any) -> None:
-    rt = make_rt(redis_url, shop, onec_url=onec.url, onec_user=onec.user, onec_password=onec.password)
-    object.__setattr__(rt.settings, "exchange_user", "1c")
+    rt = make_rt(redis_url, shop, onec_url=onec.url, onec_user=onec.user, onec_password=onec.password, exchange=True)
     try:
         order = shop.add_order()
         assert sync_order(str(order["id"])) == "delivered"

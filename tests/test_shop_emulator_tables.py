@@ -24,7 +24,7 @@ def test_every_method_is_served_and_listed_including_batch_and_methods_itself() 
         "catalog.price.modify",
         "catalog.document.conduct",
     } <= set(body["result"])
-    assert len(body["result"]) == 43
+    assert len(body["result"]) == 47
 
 
 def test_a_switched_off_method_is_not_found_and_not_listed() -> None:

@@ -30,7 +30,8 @@ WAITING_FOR_SETTING = "waiting: neither BRIDGE_ONEC_URL nor BRIDGE_EXCHANGE_USER
 
 
 def exchange_configured(settings: Settings) -> bool:
-    return bool(getattr(settings, "exchange_user", None))
+    """The exchange is on when its user and password are both set (as ``/1c/exchange`` itself requires)."""
+    return not settings.missing_for("1C exchange")
 
 
 def route(rt: Runtime, order_id: str, order: Mapping[str, Any]) -> str | None:

@@ -17,7 +17,6 @@ for a reply, so the reply is made while 1C waits, in chunks small enough to keep
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from collections.abc import Iterator, Sequence
@@ -48,8 +47,8 @@ class Reply:
 
 
 def label(session: str) -> str:
-    """How the sync log names a session: a digest, since the session key opens the session."""
-    return hashlib.sha256(session.encode()).hexdigest()[:8]
+    """How the sync log names a session: its public id (``sid``), never its cookie."""
+    return session
 
 
 def content_type(encoding: str) -> str:
