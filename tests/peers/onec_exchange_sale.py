@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import httpx
 from lxml import etree
 
+from tests.peers.onec_exchange import OnecExchange, Reply
+
 USER_AGENT = "1C+Enterprise/8.3"
 
 
@@ -79,3 +81,27 @@ class SaleNode:
             if not answer.startswith("progress") or time.monotonic() > deadline:
                 return answer
             time.sleep(0.1)
+
+
+class OnecSaleExchange(OnecExchange):
+    """The protocol's exchange client (``tests/peers/onec_exchange.py``) with the order side's modes."""
+
+    def query(self) -> Reply:
+        return self.call("sale", "query")
+
+    def success(self) -> Reply:
+        return self.call("sale", "success")
+
+    def info(self) -> Reply:
+        return self.call("sale", "info")
+
+    def documents(self, name: str, content: bytes) -> Reply:
+        """Upload 1C's documents and import them (the last answer, a failure included)."""
+        self.upload(name, content, "sale")
+        for _round in range(self.max_rounds):
+            reply = self.call("sale", "import", filename=name)
+            if not (reply.readable and reply.status == "progress"):
+                return reply
+            if self.on_progress is not None:
+                self.on_progress()
+        raise AssertionError(f"import of {name} still in progress after {self.max_rounds} calls")
