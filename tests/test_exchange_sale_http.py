@@ -184,3 +184,21 @@ def test_info_over_http(client: TestClient, rt: Runtime, shop: Any) -> None:
     answer = node.call("info")
     assert answer.headers["content-type"] == "application/xml; charset=windows-1251"
     assert etree.fromstring(answer.content).find("Cтатусы") is not None
+
+
+def test_the_sync_log_shows_each_session_and_each_order_offered_and_confirmed(
+    client: TestClient, rt: Runtime, shop: Any
+) -> None:
+    from bridge.ops import synclog
+
+    (order,) = note_orders(rt, shop, 1)
+    node = Node(client)
+    node.login()
+    node.call("query")
+    node.call("success")
+    details = [e.detail or "" for e in synclog.read(rt.redis, entity="order", entity_id=str(order["id"]))]
+    assert any(d.startswith("offered to 1C in query") for d in details)
+    assert any(d.startswith("confirmed by 1C in session") for d in details)
+    sessions = [e for e in synclog.read(rt.redis) if e.operation in ("exchange.sale.query", "exchange.sale.success")]
+    assert {e.operation for e in sessions} == {"exchange.sale.query", "exchange.sale.success"}
+    assert all(node.client.cookies.get("bridge_exchange") not in (e.detail or "") for e in sessions)  # never the key
