@@ -81,3 +81,11 @@ def test_exchange_sale_reports_the_query_and_the_documents_back() -> None:
     assert figures["offered"] == 60 and figures["statuses_applied"] == 60
     assert is_number(figures["query_vs_fetch"]) and is_number(figures["rss_growth_mb"])
     assert is_number(figures["documents_vs_rate"])
+
+
+def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
+    figures = run_bench("exchange", "--offers", "200", "--changed", "0.05")
+    assert is_number(figures["import_ratio"]) and figures["import_ratio"] > 0
+    assert figures["again_writes"] == 0  # the same export again writes nothing
+    assert is_number(figures["request_ratio"]) and figures["changed_requests"] >= 1
+    assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0

@@ -220,3 +220,28 @@ def test_any_call_gets_an_answer_1c_can_read(
     text = answer.content.decode("windows-1251")
     assert text.split("\n", 1)[0] in ("success", "progress", "failure") or text.startswith("zip=")
     assert "<html" not in text.lower()
+
+
+def test_a_chunked_body_past_the_file_limit_is_cut_off(redis_url: str, shop: Any, tmp_path: Path) -> None:
+    env = exchange_env(redis_url, shop, tmp_path, exchange_file_limit=4096)
+    try:
+        onec = onec_for(env)
+        onec.checkauth()
+        onec.init()
+
+        def body() -> Iterator[bytes]:  # no Content-Length: the limit is found while reading
+            for _ in range(10):
+                yield b"x" * 1000
+
+        assert onec.cookie is not None
+        answer = env.client.post(
+            "/1c/exchange",
+            params={"type": "catalog", "mode": "file", "filename": "import.xml"},
+            headers={"Cookie": f"{onec.cookie[0]}={onec.cookie[1]}"},
+            content=body(),
+        )
+        text = answer.content.decode("windows-1251")
+        assert answer.status_code == 200 and text.startswith("failure\n") and "file_limit = 4096" in text
+        assert env.redis.keys("bridge:exchange:part:*") == []
+    finally:
+        close_env(env)

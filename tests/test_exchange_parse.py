@@ -368,7 +368,7 @@ def test_a_truncated_file_is_refused_after_what_it_held() -> None:
             ),
             "«много» не число",
         ),
-        (b"\xff\xfe<\x00r\x00", "корневой элемент «r»"),
+        ("<r/>".encode("utf-16"), "корневой элемент «r»"),
     ],
 )
 def test_unreadable_files_are_refused_in_words_for_the_operator(data: bytes, words: str) -> None:
@@ -476,3 +476,15 @@ def test_a_big_file_streams_in_little_memory(tmp_path: Path) -> None:
     figures = json.loads(done.stdout)
     assert figures["records"] == 35000 + 1 + 2 + 5
     assert figures["growth_kb"] * 1024 < size / 10, figures
+
+
+def test_nesting_deeper_than_libxml2_allows_is_refused() -> None:
+    deep = "<a>" * 5000 + "</a>" * 5000
+    error = refusal(snippet(f"<Каталог><Товары><Товар><Ид>x</Ид>{deep}</Товар></Товары></Каталог>"))
+    assert "ошибка XML" in str(error) and error.line is not None
+
+
+def test_safe_iterparse_refuses_a_doctype_too() -> None:
+    data = f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>{ORDERS.split("?>", 1)[1]}'.encode()
+    with pytest.raises(ExchangeFileError, match="DOCTYPE"):
+        list(safe_iterparse(io.BytesIO(data), tags=("Документ",)))

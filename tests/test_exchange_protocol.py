@@ -330,3 +330,23 @@ def test_bridge_check_explains_a_half_configured_exchange(env: dict[str, str], w
     result = run_cli("check", env={"BRIDGE_MAPPINGS_DIR": str(DEFAULTS_DIR), **env})
     assert result.returncode == 1 and words in result.stderr
     assert "secret-pass" not in result.stdout + result.stderr
+
+
+def test_a_stored_file_is_read_one_part_at_a_time(env: UpdatesEnv, onec: OnecExchange) -> None:
+    from bridge.exchange import uploads
+
+    onec.checkauth()
+    onec.init()
+    content = bytes(range(251)) * (3 * uploads.PART // 251 + 7)  # three parts and a bit
+    onec.upload("big.bin", content)
+    stream = uploads.open_file(env.redis, session_sid(env.redis), "big.bin")
+    assert stream is not None
+    raw = stream.raw
+    assert isinstance(raw, uploads.PartsReader)
+    pieces = []
+    while piece := stream.read(64 * 1024):
+        pieces.append(piece)
+        assert len(raw._part) <= uploads.PART  # never more than one part held
+    assert b"".join(pieces) == content
+    stream.seek(len(content) - 10)
+    assert stream.read() == content[-10:]  # seekable, as a zip's directory at the end needs

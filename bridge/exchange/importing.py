@@ -74,7 +74,10 @@ def _run(rt: Runtime, entity: str, state: dict[str, str]) -> str:
     session_key = state.get("session_key", "")
     settings = rt.settings
     started = time.monotonic()
-    redis.hset(key, mapping={"state": RUNNING, "message": f"Идет загрузка файла {name}"})
+    with redis.pipeline(transaction=True) as pipe:  # init may have cleared it meanwhile: it expires all the same
+        pipe.hset(key, mapping={"state": RUNNING, "message": f"Идет загрузка файла {name}"})
+        pipe.expire(key, settings.exchange_session_ttl)
+        pipe.execute()
     counts: ImportCounts | None = None
     size = 0
     try:
@@ -139,7 +142,10 @@ def _finish(
     if counts is not None:
         fields["counts"] = json.dumps(counts.as_dict(), ensure_ascii=False)
         fields["records"] = counts.records
-    rt.redis.hset(import_key(entity), mapping={k: v for k, v in fields.items()})
+    with rt.redis.pipeline(transaction=True) as pipe:
+        pipe.hset(import_key(entity), mapping={k: v for k, v in fields.items()})
+        pipe.expire(import_key(entity), rt.settings.exchange_session_ttl)
+        pipe.execute()
     word = "ok" if outcome == DONE else "failed"
     name = state["name"]
     entry = Entry(

@@ -83,14 +83,19 @@ def _label(source: Source, name: str) -> str:
     return str(getattr(source, "name", "") and os.path.basename(str(source.name))) or "обмена"
 
 
-def _events(source: Source, name: str, events: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
-    """lxml's iterparse with the hardened settings, its errors worded for the operator, and any DTD refused."""
+def _events(source: Source, name: str, events: tuple[str, ...], tags: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """lxml's iterparse of ``tags`` (any namespace) with the hardened settings, errors worded for the operator.
+
+    Only the tags asked for reach Python (the rest of an item is read from its element in C), which is most
+    of the speed on a file of millions of elements. Any DTD is refused at the first element.
+    """
     label = _label(source, name)
     where: str | IO[bytes] = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
     try:
         parser = etree.iterparse(
             where,
-            events=events if "start" in events else ("start", *events),
+            events=events,
+            tag=[f"{{*}}{tag}" for tag in {ROOT, *tags}],
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
@@ -99,25 +104,14 @@ def _events(source: Source, name: str, events: tuple[str, ...]) -> Iterator[tupl
             remove_comments=True,
             remove_pis=True,
         )
-        first = True
+        checked = False
         for event, element in parser:
-            if first:
-                first = False
-                docinfo = element.getroottree().docinfo
-                if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-                    raise ExchangeFileError(
-                        f"Файл {label}: содержит объявление DOCTYPE (DTD), а файлы обмена CommerceML его не "
-                        "содержат; файл отклонён без чтения. Выгрузите файл из 1С заново.",
-                        line=element.sourceline,
-                    )
-                if local(element.tag) != ROOT:
-                    raise ExchangeFileError(
-                        f"Файл {label}: это не файл обмена CommerceML: корневой элемент "
-                        f"«{local(element.tag)}», а ожидается «{ROOT}».",
-                        line=element.sourceline,
-                    )
-            if event in events:
-                yield event, element
+            if not checked:
+                _check_root(element.getroottree(), label)
+                checked = True
+            yield event, element
+        if not checked:
+            _check_root(parser.root.getroottree(), label)
     except etree.XMLSyntaxError as error:
         line, column = error.position if error.position else (None, None)
         message = error.msg or str(error)
@@ -129,6 +123,23 @@ def _events(source: Source, name: str, events: tuple[str, ...]) -> Iterator[tupl
         ) from None
     except OSError as error:
         raise ExchangeFileError(f"Файл {label}: не удалось прочитать ({error.strerror or error}).") from None
+
+
+def _check_root(tree: Any, label: str) -> None:
+    docinfo = tree.docinfo
+    root = tree.getroot()
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ExchangeFileError(
+            f"Файл {label}: содержит объявление DOCTYPE (DTD), а файлы обмена CommerceML его не содержат; файл "
+            "отклонён без чтения. Выгрузите файл из 1С заново.",
+            line=root.sourceline if root is not None else None,
+        )
+    if root is None or local(root.tag) != ROOT:
+        found = local(root.tag) if root is not None else ""
+        raise ExchangeFileError(
+            f"Файл {label}: это не файл обмена CommerceML: корневой элемент «{found}», а ожидается «{ROOT}».",
+            line=root.sourceline if root is not None else None,
+        )
 
 
 def _drop(element: Any) -> None:
@@ -147,7 +158,7 @@ def safe_iterparse(source: Source, *, tags: Iterable[str] = (), name: str = "") 
     asks for the next one: copy what you need before that. Errors are ``ExchangeFileError``.
     """
     wanted = frozenset(tags)
-    for _event, element in _events(source, name, ("end",)):
+    for _event, element in _events(source, name, ("end",), wanted):
         if local(element.tag) in wanted:
             yield element
             _drop(element)
@@ -186,6 +197,9 @@ class _Item:
         return self.text(tag) or None
 
     def attr(self, name: str) -> str:
+        value = self.element.get(name)
+        if value is not None:
+            return str(value).strip()
         for key, value in self.element.attrib.items():
             if local(key) == name:
                 return str(value).strip()
@@ -211,34 +225,27 @@ class _Item:
         return mark.lower() in TRUE_WORDS or status.lower() == "удален"
 
 
-def _digest(element: Any) -> str:
-    """A digest of the element's content that ignores what 1C varies between two exports of the same thing.
+_UNORDERED = frozenset({"barcodes", "properties", "characteristics", "traits", "stock", "prices"})
 
-    Whitespace around texts and the order of children are ignored (1C lists properties and requisites in any
-    order), except the order of ``Картинка`` (the first is the main picture) and of ``Группы`` (the first
-    is the main section).
+
+def _digest(fields: dict[str, Any]) -> str:
+    """A digest of an item as read, that ignores what 1C varies between two exports of the same thing.
+
+    Computed from the fields read (their texts already trimmed), so a change 1C makes anywhere the import
+    looks changes it, and formatting does not: runs of whitespace count as one, and the order of barcodes,
+    properties, characteristics, requisites, prices and warehouses is ignored (1C lists them in any order);
+    the order of ``Группы`` (the first is the main section) and ``Картинка`` (the first is the main picture)
+    counts.
     """
-    return hashlib.blake2b(_canonical(element).encode(), digest_size=16).hexdigest()
-
-
-def _canonical(element: Any) -> str:
-    tag = local(element.tag)
-    attrib = element.attrib
-    attrs = "".join(sorted(f"@{local(k)}={' '.join(str(v).split())}" for k, v in attrib.items())) if attrib else ""
-    text = " ".join(element.text.split()) if element.text else ""
-    if len(element) == 0:
-        return f"<{tag}{attrs}>{text}</>"
-    if tag == "Группы":
-        children = [_canonical(child) for child in element]
-    else:
-        pictures: list[str] = []
-        children = []
-        for child in element:
-            (pictures if local(child.tag) == "Картинка" else children).append(_canonical(child))
-        children.sort()
-        if pictures:
-            children.append("[" + "|".join(pictures) + "]")
-    return f"<{tag}{attrs}>{text}{''.join(children)}</>"
+    parts: list[str] = []
+    for key in sorted(fields):
+        value = fields[key]
+        if isinstance(value, str):
+            value = " ".join(value.split())
+        elif key in _UNORDERED and value:
+            value = sorted(map(repr, value))
+        parts.append(f"{key}={value!r}")
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 class _Numbers:
@@ -248,11 +255,13 @@ class _Numbers:
         self.label = label
 
     def __call__(self, raw: str, what: str, element: Any) -> Decimal:
-        cleaned = raw.replace("\u00a0", "").replace(" ", "").replace(",", ".")
         try:
-            value = Decimal(cleaned)
+            value = Decimal(raw)
         except InvalidOperation:
-            value = Decimal("NaN")
+            try:
+                value = Decimal(raw.replace("\u00a0", "").replace(" ", "").replace(",", "."))
+            except InvalidOperation:
+                value = Decimal("NaN")
         if not value.is_finite():
             line = element.sourceline
             raise ExchangeFileError(
@@ -314,10 +323,9 @@ def _product(element: Any, number: _Numbers) -> Product:
         for rate in box:
             vat = vat or (_Item(rate).text("Ставка") or None)
     weight_text = fields.text("Вес") or trait.get("Вес", "").strip()
-    return Product(
+    values: dict[str, Any] = dict(
         id=raw_id,
         name=fields.text("Наименование"),
-        digest=_digest(element),
         version=fields.optional("НомерВерсии"),
         parent_id=raw_id.split("#", 1)[0] if "#" in raw_id else None,
         article=fields.optional("Артикул"),
@@ -335,6 +343,7 @@ def _product(element: Any, number: _Numbers) -> Product:
         weight=number.optional(weight_text, f"вес товара {raw_id}", element),
         deleted=fields.deleted(),
     )
+    return Product(digest=_digest(values), **values)
 
 
 def _prices(fields: _Item, offer_id: str, number: _Numbers) -> tuple[Price, ...] | None:
@@ -367,8 +376,11 @@ def _stock(
     seen = False
     for store in fields.all("Склад"):  # 2.04–2.08: <Склад ИдСклада="…" КоличествоНаСкладе="…"/>
         seen = True
-        attrs = _Item(store)
-        amounts.append((attrs.attr("ИдСклада"), number(attrs.attr("КоличествоНаСкладе") or "0", what, store)))
+        store_id, amount = store.get("ИдСклада"), store.get("КоличествоНаСкладе")
+        if store_id is None or amount is None:  # a namespaced attribute: rare, read the slow way
+            attrs = _Item(store)
+            store_id, amount = attrs.attr("ИдСклада"), attrs.attr("КоличествоНаСкладе")
+        amounts.append((store_id.strip(), number(amount.strip() or "0", what, store)))
     for box in fields.all("КоличествоНаСкладах"):
         seen = True
         for entry in box:
@@ -396,9 +408,8 @@ def _offer(element: Any, number: _Numbers) -> Offer:
     quantity = number.optional(fields.text("Количество"), f"количество предложения {offer_id}", element)
     if stock == () and rest_total is not None:
         stock = None
-    return Offer(
+    values: dict[str, Any] = dict(
         id=offer_id,
-        digest=_digest(element),
         version=fields.optional("НомерВерсии"),
         name=fields.optional("Наименование"),
         article=fields.optional("Артикул"),
@@ -409,6 +420,7 @@ def _offer(element: Any, number: _Numbers) -> Offer:
         quantity=quantity if quantity is not None else rest_total,
         deleted=fields.deleted(),
     )
+    return Offer(digest=_digest(values), **values)
 
 
 def _offer_shape(element: Any) -> FileKind:
@@ -425,12 +437,11 @@ def _offer_shape(element: Any) -> FileKind:
 
 
 class _Reader:
-    """The state of one pass: where we are, the header being learnt, records held until the header is known."""
+    """The state of one pass: the header being learnt, and the records held until it is known."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.number = _Numbers(label)
-        self.path: list[str] = []
         self.version = ""
         self.kind: FileKind | None = None
         self.only_changes = False
@@ -438,7 +449,6 @@ class _Reader:
         self.classifier_id: str | None = None
         self.header_sent = False
         self.held: list[Record] = []
-        self.groups: list[list[Any]] = []  # open Группа: [element, id or None when not yet yielded]
         self.parts: set[str] = set()
 
     def header(self, kind: FileKind | None = None) -> Header:
@@ -462,14 +472,31 @@ class _Reader:
         yield from self.held
         self.held.clear()
 
-    def emit(self, record: Record) -> Iterator[Record]:
+    def emit(self, records: Iterable[Record]) -> Iterator[Record]:
         if self.header_sent:
-            yield record
+            yield from records
         else:
-            self.held.append(record)
+            self.held.extend(records)
 
-    def within(self, *tags: str) -> bool:
-        return any(tag in self.path for tag in tags)
+    def learn(self, part: Any) -> None:
+        """The ids a part (``Классификатор``, ``Каталог``, a package) names in its own children."""
+        tag = local(part.tag)
+        for child in part:
+            name = local(child.tag)
+            value = _text(child)
+            if not value:
+                continue
+            if name == "ИдКлассификатора" or (name == "Ид" and tag == "Классификатор"):
+                self.classifier_id = self.classifier_id or value
+            elif name == "ИдКаталога" or (name == "Ид" and tag == "Каталог"):
+                self.catalog_id = self.catalog_id or value
+
+
+# The tags whose events reach Python; everything inside an item is read from the item's element.
+_TAGS = (
+    *CATALOG_PARTS, *PACKAGES, *DOCUMENTS, "Группы", "Свойства", "ТипыЦен", "Склады", "Товары", "Товар",
+    "Предложения", "Предложение",
+)  # fmt: skip
 
 
 def read_records(source: Source, *, name: str = "") -> Iterator[Record]:
@@ -479,15 +506,13 @@ def read_records(source: Source, *, name: str = "") -> Iterator[Record]:
     ``safe_iterparse``). Raises ``ExchangeFileError`` on anything unreadable, possibly after some records.
     """
     reader = _Reader(_label(source, name))
-    path = reader.path
-    for event, element in _events(source, name, ("start", "end")):
+    for event, element in _events(source, name, ("start", "end"), _TAGS):
         tag = local(element.tag)
+        parent = element.getparent()
         if event == "start":
-            depth = len(path)
-            path.append(tag)
-            if depth == 0:
+            if parent is None:
                 reader.version = str(element.get("ВерсияСхемы") or "").strip()
-            elif depth == 1:
+            elif parent.getparent() is None:
                 reader.parts.add(tag)
                 if tag in PACKAGES or tag == "Каталог":
                     changes = str(element.get("СодержитТолькоИзменения") or "").strip().lower()
@@ -496,61 +521,54 @@ def read_records(source: Source, *, name: str = "") -> Iterator[Record]:
                 if tag in DOCUMENTS and not reader.header_sent and not (reader.parts - set(DOCUMENTS)):
                     yield reader.header(FileKind.ORDERS)
                     return
-            elif tag == "Группа" and reader.within("Классификатор"):
-                reader.groups.append([element, None])
-            elif tag == "Группы" and reader.groups and path[-2] == "Группа":
-                yield from _open_group(reader)
-            elif tag == "Товары" and depth == 2 and path[1] == "Каталог":
+            elif tag == "Товары" and local(parent.tag) == "Каталог":
+                reader.learn(parent)
                 reader.kind = reader.kind or FileKind.CATALOG
                 yield from reader.flush()
+            elif tag == "Предложения":
+                reader.learn(parent)
             continue
-        path.pop()
-        depth = len(path)
-        parent = path[-1] if path else ""
-        if depth == 2 and tag in ("Ид", "ИдКаталога", "ИдКлассификатора"):
-            _learn_id(reader, path[1], tag, _text(element))
+        if parent is None:
             continue
-        if tag == "Товар" and parent == "Товары" and path[1] == "Каталог":
+        above = local(parent.tag)
+        if tag == "Товар" and above == "Товары":
             record: Record = _product(element, reader.number)
             if not reader.header_sent:
                 yield from reader.flush(FileKind.CATALOG)
             yield record
-        elif tag == "Предложение" and parent == "Предложения":
+        elif tag == "Предложение" and above == "Предложения":
             offer = _offer(element, reader.number)
             if not reader.header_sent:
                 yield from reader.flush(_offer_shape(element))
             yield offer
-        elif tag == "Группа" and reader.groups and reader.groups[-1][0] is element:
-            if reader.groups[-1][1] is None:
-                yield from _open_group(reader)
-            reader.groups.pop()
-        elif tag == "Свойство" and parent == "Свойства" and reader.within("Классификатор"):
-            yield from reader.emit(_property(element))
-        elif tag == "ТипЦены" and parent == "ТипыЦен" and not reader.within("Предложение", "Товар"):
-            yield from reader.emit(_price_type(element))
-        elif tag == "Склад" and parent == "Склады" and not reader.within("Предложение", "Товар"):
-            yield from reader.emit(_warehouse(element))
         else:
-            if depth <= 1:
-                element.clear(keep_tail=False)
+            # a list of the classifier or package (read whole: it is small), or a part of the root, whose ids
+            # are learnt before it goes; cleared, but not its siblings, which name the part
+            if tag == "Группы" and above == "Классификатор":
+                yield from reader.emit(_groups(element, None))
+            elif tag == "Свойства" and above == "Классификатор":
+                yield from reader.emit(_property(e) for e in element if local(e.tag) == "Свойство")
+            elif tag == "ТипыЦен" and above in ("Классификатор", *PACKAGES):
+                yield from reader.emit(_price_type(e) for e in element if local(e.tag) == "ТипЦены")
+            elif tag == "Склады" and above in ("Классификатор", *PACKAGES):
+                yield from reader.emit(_warehouse(e) for e in element if local(e.tag) == "Склад")
+            elif parent.getparent() is None:
+                reader.learn(element)
+            else:
+                continue
+            element.clear(keep_tail=False)
             continue
         _drop(element)
     yield from reader.flush()
 
 
-def _learn_id(reader: _Reader, part: str, tag: str, value: str) -> None:
-    if not value:
-        return
-    if tag == "ИдКлассификатора" or (tag == "Ид" and part == "Классификатор"):
-        reader.classifier_id = reader.classifier_id or value
-    elif tag == "ИдКаталога" or (tag == "Ид" and part == "Каталог"):
-        reader.catalog_id = reader.catalog_id or value
-
-
-def _open_group(reader: _Reader) -> Iterator[Record]:
-    """Yield the innermost open group (its Ид and name are read by now), so a parent always precedes its children."""
-    entry = reader.groups[-1]
-    parent_id = reader.groups[-2][1] if len(reader.groups) > 1 else None
-    group = _group(entry[0], parent_id)
-    entry[1] = group.id
-    yield from reader.emit(group)
+def _groups(box: Any, parent_id: str | None) -> Iterator[Group]:
+    """The groups of a ``Группы`` tree, each before the groups inside it."""
+    for element in box:
+        if local(element.tag) != "Группа":
+            continue
+        group = _group(element, parent_id)
+        yield group
+        for inner in element:
+            if local(inner.tag) == "Группы":
+                yield from _groups(inner, group.id)

@@ -18,8 +18,6 @@ call, and a ``sessid`` if 1C sends one.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from bridge.ops.synclog import Entry
 from bridge.queue.work import exchange_import_work
 from bridge.settings import Settings
 from bridge.texts import as_text
-from bridge.web.auth import same_secret
+from bridge.web.auth import exchange_login
 from bridge.web.clientip import allowed, client_ip
 
 log = logging.getLogger("bridge.web.exchange")
@@ -150,33 +148,15 @@ async def _dispatch(request: Request) -> Response:
 # -- checkauth, init, file: the same for both types ---------------------------------------------------------
 
 
-def _basic(request: Request) -> tuple[str, str] | None:
-    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "basic" or not value.strip():
-        return None
-    try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return (user, password) if sep else None
-
-
 async def checkauth(call: Call) -> Response:
     settings = call.settings
-    given = _basic(call.request)
-    user = settings.exchange_user or ""
-    password = settings.exchange_password.get_secret_value() if settings.exchange_password else ""
-    offered_user, offered_password = given or ("", "")
-    good_user = same_secret((offered_user,), (user,))
-    good_password = same_secret((offered_password,), (password,))
-    if given is None or not (good_user and good_password):
-        log.warning(
-            "exchange checkauth refused: %s", "wrong user or password" if given else "no HTTP Basic credentials"
-        )
+    refused = exchange_login(call.request)
+    if refused is not None:
+        log.warning("exchange checkauth refused: %s", refused)
         return failure(
-            "Неверное имя пользователя или пароль обмена (BRIDGE_EXCHANGE_USER / BRIDGE_EXCHANGE_PASSWORD моста)"
-            if given
-            else "1С не передала имя пользователя и пароль (HTTP Basic): укажите их в настройках узла обмена"
+            "1С не передала имя пользователя и пароль (HTTP Basic): укажите их в настройках узла обмена"
+            if refused.startswith("no ")
+            else "Неверное имя пользователя или пароль обмена (BRIDGE_EXCHANGE_USER / BRIDGE_EXCHANGE_PASSWORD моста)"
         )
     redis = call.redis
     cookie, session = await sessions.open_session(redis, call.exchange_type, settings.exchange_session_ttl)
