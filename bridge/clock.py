@@ -23,6 +23,7 @@ from redis.lock import Lock
 
 from bridge import keys, runtime
 from bridge.errors import BridgeError
+from bridge.exchange.sale.channels import release_held
 from bridge.ops import notify
 from bridge.ops.alerts import Alerts
 from bridge.orders.polling import poll_orders
@@ -75,6 +76,7 @@ def run_clock(settings: Settings, connection: Redis, stop: threading.Event | Non
             if leading and now >= next_sweep:
                 next_sweep = now + SWEEP_INTERVAL
                 _guarded("sweep", sweep_updates, rt)
+                _guarded("held orders", release_held, rt)  # orders kept until BRIDGE_ONEC_URL was set
             if leading and now >= next_orphans:
                 next_orphans = now + settings.maintenance_interval
                 _guarded("orphans", orphans)

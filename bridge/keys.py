@@ -81,3 +81,12 @@ EXCHANGE_IMPORT = PREFIX + "exchange:import:{entity}"  # hash: state, name, batc
 EXCHANGE_IMPORT_PENDING = PREFIX + "exchange:import:pending:{entity}"  # str: marker of the import's job
 EXCHANGE_UNZIPPED = PREFIX + "exchange:unzipped:{sid}"  # set: zips of the session already unpacked
 EXCHANGE_IMPORTS = PREFIX + "exchange:imports:{sid}"  # set: the import entities of a session (init clears them)
+# The order side of the exchange (type=sale): orders waiting for 1C's query and what each session's last query
+# offered (bridge.exchange.sale.offers); orders held while neither 1C channel is configured.
+SALE_WAITING = PREFIX + "exchange:sale:waiting"  # zset: order id → unix time it began to wait (oldest first)
+SALE_STAMPS = PREFIX + "exchange:sale:stamps"  # hash: order id → change stamp the bridge last saw
+SALE_OFFERED = PREFIX + "exchange:sale:offered:{session}"  # hash: order id → stamp a session's last query offered
+SALE_CONFIRMED = PREFIX + "exchange:sale:confirmed:{session}"  # str: how many that session's success confirmed
+ORDERS_AWAITING_CHANNEL = PREFIX + "orders:awaiting-channel"  # set: order ids held until a 1C channel is set
+SALE_HELD_STATUS = PREFIX + "exchange:sale:held-status:"  # prefix of the (unused) marker of a held 1C status job
+SALE_IMPORT_PENDING = PREFIX + "exchange:sale-import:pending:{entity}"  # str: marker of a documents import's job

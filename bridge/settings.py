@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
@@ -160,11 +160,23 @@ class Settings(BaseSettings):
     exchange_zip_ratio: int = Field(200, ge=2)  # a zip member may unpack to at most this many times its size
     exchange_zip_entries: int = Field(20_000, ge=1)  # members of one zip at most
     exchange_import_timeout: int = Field(3600, ge=60)  # seconds one file's import job may run before RQ stops it
+    # The order side of the 1C exchange (type=sale): orders per query reply, and the reply's encoding.
+    exchange_sale_page: int = Field(500, ge=1, le=10_000)
+    exchange_sale_encoding: Literal["windows-1251", "utf-8"] = "windows-1251"
 
     @field_validator("shop_app_tokens", "inbound_allowed_ips", "trusted_proxies", "smtp_to", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("exchange_sale_encoding", mode="before")
+    @classmethod
+    def _encoding(cls, value: object) -> object:
+        """``UTF-8``, ``utf8``, ``CP1251`` are the same encodings as ``utf-8`` and ``windows-1251``."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return {"utf8": "utf-8", "cp1251": "windows-1251", "win-1251": "windows-1251"}.get(text, text)
+        return value
 
     @field_validator("shop_url", "onec_url", mode="before")
     @classmethod

@@ -76,6 +76,13 @@ def test_ratelimit_reports_the_share_of_the_rate_used() -> None:
     assert 0 <= figures["refused_share"] <= 1
 
 
+def test_exchange_sale_reports_the_query_and_the_documents_back() -> None:
+    figures = run_bench("exchange_sale", "--rounds", "1", "--orders", "60", "--rate", "50", "--burst", "50")
+    assert figures["offered"] == 60 and figures["statuses_applied"] == 60
+    assert is_number(figures["query_vs_fetch"]) and is_number(figures["rss_growth_mb"])
+    assert is_number(figures["documents_vs_rate"])
+
+
 def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
     figures = run_bench("exchange", "--offers", "200", "--changed", "0.05")
     assert is_number(figures["import_ratio"]) and figures["import_ratio"] > 0

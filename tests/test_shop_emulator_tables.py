@@ -15,10 +15,16 @@ def test_every_method_is_served_and_listed_including_batch_and_methods_itself() 
     shop = ShopEmulator()
     status, body = shop.handle(*WEBHOOK, "methods", {})
     assert status == 200
-    assert {"batch", "methods", "sale.order.get", "catalog.price.modify", "catalog.document.conduct"} <= set(
-        body["result"]
-    )
-    assert len(body["result"]) == 41
+    assert {
+        "batch",
+        "methods",
+        "sale.order.get",
+        "sale.paysystem.list",
+        "sale.delivery.getlist",
+        "catalog.price.modify",
+        "catalog.document.conduct",
+    } <= set(body["result"])
+    assert len(body["result"]) == 47
 
 
 def test_a_switched_off_method_is_not_found_and_not_listed() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge import keys, runtime
 from bridge.errors import Cause, PermanentError, TransientError
+from bridge.exchange.sale import channels
 from bridge.onec.answers import Outcome
 from bridge.ops import telemetry
 from bridge.orders.counterparty import attach_counterparty
@@ -112,6 +113,9 @@ def deliver(rt: Runtime, order_id: str, action: str) -> str:
     rt.redis.hset(state_key(order_id), "seen", str(order.get("dateUpdate", "")))
     if action != CANCEL and not should_send(order, rt.mappings):
         return f"skipped: status {order.get('statusId')!r} is not sent to 1C"
+    waiting = channels.route(rt, order_id, order)  # noted for the exchange's query; None: send it to 1C
+    if waiting is not None:
+        return waiting
     document = build_document(order, rt.mappings, cancelled=action == CANCEL)
     document = attach_counterparty(rt, order_id, document)  # the buyer's 1C ref, when order.toml asks for it
     return send(rt, order_id, document, order)

@@ -159,8 +159,19 @@ FLUSH_JOB = JobKind("flush", SHOP_QUEUE, FLUSH, keys.UPDATES_FLUSH.format(kind="
 EXCHANGE_JOB = JobKind(
     "exchange", SHOP_QUEUE, IMPORT_EXCHANGE_FILE, keys.EXCHANGE_IMPORT_PENDING.format(entity=""), with_action=False
 )
-JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB)
+# The import of one file of 1C's order documents (type=sale), beside the catalogue's (same states, own job).
+IMPORT_SALE_FILE = "bridge.exchange.sale.importing.import_documents"
+SALE_IMPORT_JOB = JobKind(
+    "saleimport", SHOP_QUEUE, IMPORT_SALE_FILE, keys.SALE_IMPORT_PENDING.format(entity=""), with_action=False
+)
+JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB, SALE_IMPORT_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
+
+
+# A 1C status the exchange could not map, held as a dead letter until statuses.toml names it and the job is
+# retried (``bridge failed retry``); its action is the status as 1C wrote it. Queued once, never collapsed.
+HELD_STATUS = "bridge.exchange.sale.changes.apply_held_status"
+HELD_STATUS_JOB = JobKind("status", SHOP_QUEUE, HELD_STATUS, keys.SALE_HELD_STATUS, with_action=True)
 
 
 def job_kind_of(func: str | None) -> JobKind | None:
@@ -181,3 +192,8 @@ def flush_work(kind: str) -> Work:
 def exchange_import_work(entity: str) -> Work:
     """The import of one uploaded file of an exchange session (entity: ``<session id>_<file id>``)."""
     return EXCHANGE_JOB.work(entity, "import")
+
+
+def sale_import_work(entity: str) -> Work:
+    """The import of one uploaded file of 1C's order documents (entity: ``<session id>_<file id>``)."""
+    return SALE_IMPORT_JOB.work(entity, "import")

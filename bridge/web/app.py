@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bridge.queue import QUEUES
 from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
-from bridge.web import admin, exchange, onec_pushes
+from bridge.web import admin, exchange, exchange_sale, onec_pushes
 from bridge.web.event_accounting import EventAccounting
 from bridge.web.health import healthz, readyz
 from bridge.web.metrics import metrics_endpoint
@@ -37,6 +37,9 @@ UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "pro
 YOUNG_THRESHOLD = 10_000
 
 
+_SALE_SIDE = exchange_sale  # imported for its registrations into the exchange's dispatch
+
+
 def routes() -> list[Route]:
     return [
         Route("/shop/events", shop_events, methods=["POST"]),
@@ -46,7 +49,7 @@ def routes() -> list[Route]:
         *admin.routes(),
         *onec_pushes.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        *exchange.routes(),
+        *exchange.routes(),  # type=sale's handlers are registered by importing exchange_sale
     ]
 
 

@@ -20,7 +20,10 @@ _PARAMETERS = [
         "in": "query",
         "required": True,
         "schema": {"type": "string"},
-        "description": "checkauth, init, file, import, deactivate, complete (catalog); the sale side adds its own",
+        "description": (
+            "checkauth, init, file, import, deactivate, complete (catalog); checkauth, init, query, success, "
+            "file, import, info (sale)"
+        ),
     },
     {"name": "filename", "in": "query", "schema": {"type": "string"}, "description": "for file and import"},
     {"name": "version", "in": "query", "schema": {"type": "string"}, "description": "CommerceML version, at init"},
@@ -33,7 +36,11 @@ _ANSWER = {
             "Always 200. The first line is success, progress or failure (init: zip=…/file_limit=… lines); after "
             "failure, a sentence for 1C's operator"
         ),
-        "content": {"text/plain; charset=windows-1251": {"schema": {"type": "string"}}},
+        "content": {
+            "text/plain; charset=windows-1251": {"schema": {"type": "string"}},
+            # type=sale&mode=query and mode=info: CommerceML, in BRIDGE_EXCHANGE_SALE_ENCODING
+            "application/xml; charset=windows-1251": {"schema": {"type": "string"}},
+        },
     }
 }
 

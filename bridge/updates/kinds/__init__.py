@@ -18,7 +18,16 @@ are helpers for kinds of that shape. A kind keyed otherwise (a product without a
 
 from __future__ import annotations
 
-from bridge.updates.kinds import order_status, prices, products, sections, stock
+from bridge.updates.kinds import (
+    order_cancel,
+    order_payment,
+    order_shipment,
+    order_status,
+    prices,
+    products,
+    sections,
+    stock,
+)
 from bridge.updates.kinds.base import UpdateKind
 
 __all__ = ["KINDS", "UpdateKind"]
@@ -32,5 +41,8 @@ KINDS: dict[str, UpdateKind] = {
         order_status.KIND,
         sections.KIND,  # before products: a product names its section
         products.KIND,
+        order_payment.KIND,
+        order_shipment.KIND,
+        order_cancel.KIND,
     )
 }

@@ -63,7 +63,7 @@ def describe_key(key: list[Any]) -> str:
 
 # --- the writer -----------------------------------------------------------------------------------------
 
-SELECT = ["id", "accountNumber", "statusId"]
+SELECT = ["id", "accountNumber", "statusId", "canceled"]
 
 
 def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:

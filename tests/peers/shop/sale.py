@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.peers.shop import catalog
 from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, required_fields, required_id
+from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
 from tests.peers.shop.state import Row, ShopState
 from tests.peers.shop.values import like_existing
 from tests.peers.shop.wire import Answer, ShopError
@@ -159,6 +159,11 @@ class SaleArranging(ShopState):
                         "paySystemId": 1,
                         "paySystemName": "Cash",
                         "isReturn": "N",
+                        "payVoucherNum": "",
+                        "payVoucherDate": None,
+                        "id1c": "",
+                        "xmlId": "",
+                        "comments": "",
                     }
                 ],
                 "clients": [],
@@ -248,6 +253,11 @@ class SaleArranging(ShopState):
                 "deducted": "N",
                 "allowDelivery": "N",
                 "trackingNumber": "",
+                "deliveryDocNum": "",
+                "deliveryDocDate": None,
+                "id1c": "",
+                "xmlId": "",
+                "comments": "",
                 "shipmentItems": [{"basketId": int(item["id"]), "quantity": item["quantity"]} for item in basket],
             }
         ]
@@ -317,3 +327,102 @@ def sale_order_update(shop: ShopState, params: dict[str, Any]) -> Answer:
 @METHODS.register("sale.status.list")
 def sale_status_list(shop: ShopState, params: dict[str, Any]) -> Answer:
     return list_answer(shop.statuses.values(), params, key="statuses", fields=STATUS_FIELDS)
+
+
+# Payment systems and delivery services, as the exchange's mode=info asks for them: UPPER_SNAKE fields and a
+# plain array as the result (these two methods predate the camelCase sale.* ones).
+PAY_SYSTEMS = ({"ID": 1, "NAME": "Cash", "ACTIVE": "Y", "SORT": 100, "IS_CASH": "Y", "XML_ID": ""},)
+
+
+@METHODS.register("sale.paysystem.list")
+def sale_paysystem_list(shop: ShopState, params: dict[str, Any]) -> Answer:
+    return Answer([dict(row) for row in PAY_SYSTEMS])
+
+
+@METHODS.register("sale.delivery.getlist")
+def sale_delivery_getlist(shop: ShopState, params: dict[str, Any]) -> Answer:
+    ids: dict[str, int] = getattr(shop, "_delivery_ids", {})
+    return Answer([{"ID": i, "NAME": name, "ACTIVE": "Y", "SORT": 100, "PARENT_ID": None} for name, i in ids.items()])
+
+
+# Payments and shipments of the orders, as sale.payment.* and sale.shipment.* serve them. Their traps, from
+# the method pages: sale.payment.update requires paySystemId; sale.shipment.update requires allowDelivery,
+# deducted and deliveryId, and sets the delivery price to 0 when neither basePriceDelivery nor priceDelivery
+# is given.
+PAYMENT_FIELDS = (
+    "id", "orderId", "accountNumber", "paid", "datePaid", "sum", "currency", "paySystemId", "paySystemName",
+    "isReturn", "payVoucherNum", "payVoucherDate", "id1c", "xmlId", "comments",
+)  # fmt: skip
+PAYMENT_UPDATABLE = frozenset(
+    ("paySystemId", "paid", "datePaid", "payVoucherNum", "payVoucherDate", "sum", "comments", "id1c", "xmlId",
+     "isReturn", "updated1c", "version1c", "externalPayment", "marked", "reasonMarked")
+)  # fmt: skip
+SHIPMENT_FIELDS = (
+    "id", "orderId", "accountNumber", "deliveryId", "deliveryName", "priceDelivery", "basePriceDelivery",
+    "currency", "statusId", "system", "deducted", "allowDelivery", "trackingNumber", "deliveryDocNum",
+    "deliveryDocDate", "id1c", "xmlId", "comments",
+)  # fmt: skip
+SHIPMENT_UPDATABLE = frozenset(
+    ("allowDelivery", "deducted", "deliveryId", "statusId", "deliveryDocDate", "deliveryDocNum", "trackingNumber",
+     "basePriceDelivery", "priceDelivery", "comments", "companyId", "responsibleId", "xmlId")
+)  # fmt: skip
+NOT_FOUND_PAYMENT = 201240400001
+NOT_FOUND_SHIPMENT = 201140400001
+
+
+def _parts(shop: ShopState, name: str) -> list[tuple[Row, Row]]:
+    return [(order, part) for order in shop.orders.values() for part in order.get(name, [])]
+
+
+def _find_part(shop: ShopState, name: str, part_id: int, missing: int) -> tuple[Row, Row]:
+    for order, part in _parts(shop, name):
+        if int(part["id"]) == part_id:
+            return order, part
+    raise ShopError(missing, f"{name[:-1]} is not found")
+
+
+def _change(shop: ShopState, order: Row, part: Row, fields: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise ShopError(0, f"Unknown or read-only fields: {', '.join(unknown)}")
+    for name, value in fields.items():
+        part[name] = like_existing(part.get(name), value, name)
+    order["version"] += 1
+    order["dateUpdate"] = shop.now()
+
+
+@METHODS.register("sale.payment.list")
+def sale_payment_list(shop: ShopState, params: dict[str, Any]) -> Answer:
+    rows = [part for _, part in _parts(shop, "payments")]
+    return list_answer(rows, params, key="payments", fields=PAYMENT_FIELDS)
+
+
+@METHODS.register("sale.payment.update")
+def sale_payment_update(shop: ShopState, params: dict[str, Any]) -> Answer:
+    order, payment = _find_part(shop, "payments", required_id(params), NOT_FOUND_PAYMENT)
+    fields = required_fields(params)
+    if fields.get("paySystemId") in (None, ""):
+        raise ShopError(0, "Required fields: paySystemId")
+    _change(shop, order, payment, fields, PAYMENT_UPDATABLE)
+    order["payed"] = "Y" if all(p.get("paid") == "Y" for p in order["payments"]) else "N"
+    return Answer({"payment": copy.deepcopy(payment)})
+
+
+@METHODS.register("sale.shipment.list")
+def sale_shipment_list(shop: ShopState, params: dict[str, Any]) -> Answer:
+    rows = [part for _, part in _parts(shop, "shipments")]
+    return list_answer(rows, params, key="shipments", fields=SHIPMENT_FIELDS)
+
+
+@METHODS.register("sale.shipment.update")
+def sale_shipment_update(shop: ShopState, params: dict[str, Any]) -> Answer:
+    order, shipment = _find_part(shop, "shipments", required_id(params), NOT_FOUND_SHIPMENT)
+    fields = dict(required_fields(params))
+    require(fields, ("allowDelivery", "deducted", "deliveryId"))
+    if "basePriceDelivery" not in fields and "priceDelivery" not in fields:
+        fields["basePriceDelivery"] = fields["priceDelivery"] = 0.0  # as the shop does: the price is lost
+    elif "basePriceDelivery" in fields:
+        fields["priceDelivery"] = fields["basePriceDelivery"]
+    _change(shop, order, shipment, fields, SHIPMENT_UPDATABLE)
+    order["deducted"] = "Y" if all(s.get("deducted") == "Y" for s in order["shipments"]) else "N"
+    return Answer({"shipment": copy.deepcopy(shipment)})
