@@ -72,3 +72,5 @@ CACHE_XML_IDS = PREFIX + "cache:xml-ids:{what}"  # str: JSON {xmlId: id} of the 
 # The CommerceML exchange: what was last staged per 1C Ид (what = products | sections | prices | stock).
 EXCHANGE_SEEN = PREFIX + "exchange:seen:{what}"  # hash: 1C Ид → fingerprint of what was last staged
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)
+# Order jobs one running job took off the queue to fetch their orders with its own (bridge.orders.claims).
+ORDER_CLAIMS = PREFIX + "order:claims"  # zset: RQ job id → unix time the claim expires unless renewed

@@ -1,0 +1,171 @@
+"""Order jobs that find more orders due fetch them together: in-process, against the emulators over HTTP and a
+real redis-server. The fault tests (tests/faults/test_order_batch_faults.py) do the same with real processes,
+a locked 1C and a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from bridge import keys, runtime
+from bridge.orders import claims
+from bridge.orders.job import pending_key, queue_order, sync_order
+from bridge.queue import ORDERS_QUEUE
+from bridge.queue.orphans import OrphanSweep
+from bridge.runtime import Runtime
+from tests.test_order_job import run_queued, settings_for
+
+
+@pytest.fixture
+def rt(redis_url: str, shop: Any, onec: Any) -> Iterator[Runtime]:
+    current = Runtime.from_settings(settings_for(redis_url, shop, onec), Redis.from_url(redis_url))
+    runtime.install(current)
+    yield current
+    runtime.install(None)
+
+
+def shop_requests(shop: Any) -> list[str]:
+    return [method for method, _ in shop.requests]
+
+
+def test_many_due_orders_are_fetched_fifty_to_a_batch(rt: Runtime, shop: Any, onec: Any) -> None:
+    orders = [shop.add_order() for _ in range(120)]
+    for order in orders:
+        queue_order(rt, str(order["id"]))
+    shop.clear_records()
+    run_queued(rt)
+    numbers = {order["accountNumber"] for order in orders}
+    assert set(onec.documents) == numbers
+    assert all(onec.creations[n] == 1 for n in numbers)
+    # 120 orders: three batches (50, 50, 20), one command per order, no single fetch.
+    assert shop_requests(shop) == ["batch", "batch", "batch"]
+    assert shop.count("sale.order.get") == 120
+    assert not rt.redis.keys("bridge:order:pending:*")
+    assert rt.redis.zcard(keys.ORDER_CLAIMS) == 0
+    assert not rt.redis.keys("rq:job:*")  # every taken job was settled and deleted, like a run job
+    assert Queue(ORDERS_QUEUE, connection=rt.redis).count == 0
+
+
+def test_a_single_order_takes_the_plain_path(rt: Runtime, shop: Any, onec: Any) -> None:
+    order = shop.add_order()
+    queue_order(rt, str(order["id"]))
+    shop.clear_records()
+    run_queued(rt)
+    assert shop_requests(shop) == ["sale.order.get"]
+    assert onec.creations[order["accountNumber"]] == 1
+
+
+def test_a_batch_sends_each_orders_latest_state(rt: Runtime, shop: Any, onec: Any) -> None:
+    orders = [shop.add_order() for _ in range(5)]
+    for order in orders:
+        queue_order(rt, str(order["id"]))
+    shop.update_order(orders[3]["id"], statusId="P")
+    queue_order(rt, str(orders[3]["id"]), "save")  # collapses into its pending job
+    run_queued(rt)
+    assert onec.documents[orders[3]["accountNumber"]]["Status"] == "In progress"
+    assert shop_requests(shop).count("batch") == 1
+
+
+def test_part_of_a_batch_refused_by_the_shop(rt: Runtime, shop: Any, onec: Any) -> None:
+    """One order gone from the shop, one command refused with QUERY_LIMIT_EXCEEDED: the rest go on, the
+    refused one is fetched again on its own, the gone one is skipped (1C never had it)."""
+    orders = [shop.add_order() for _ in range(6)]
+    for order in orders:
+        queue_order(rt, str(order["id"]))
+    gone = orders[2]
+    shop.delete_order(gone["id"])
+    shop.fail_next("sale.order.get", error="QUERY_LIMIT_EXCEEDED", status=503, description="Too many requests")
+    shop.clear_records()
+    run_queued(rt)
+    delivered = {o["accountNumber"] for o in orders if o is not gone}
+    assert set(onec.documents) == delivered
+    assert all(onec.creations[n] == 1 for n in delivered)
+    assert shop_requests(shop).count("batch") == 1
+    assert shop_requests(shop).count("sale.order.get") == 1  # the refused command, fetched alone
+    assert not rt.redis.keys("bridge:order:pending:*")
+    assert FailedJobRegistry(ORDERS_QUEUE, connection=rt.redis).count == 0
+
+
+def test_an_order_locked_by_another_job_is_left_to_it(rt: Runtime, shop: Any, onec: Any) -> None:
+    first, second, third = (shop.add_order() for _ in range(3))
+    for order in (first, second, third):
+        queue_order(rt, str(order["id"]))
+    queue = Queue(ORDERS_QUEUE, connection=rt.redis)
+    own = queue.pop_job_id()
+    assert own is not None and own.startswith(f"order-{first['id']}-")
+    held = rt.redis.lock(keys.ORDER_LOCK.format(order_id=second["id"]), timeout=30)
+    assert held.acquire(blocking=False)
+    try:
+        assert sync_order(str(first["id"])) == "delivered"
+    finally:
+        held.release()
+    assert third["accountNumber"] in onec.documents  # taken along
+    assert second["accountNumber"] not in onec.documents
+    assert [Job.fetch(i, connection=rt.redis).args[0] for i in queue.job_ids] == [str(second["id"])]  # given back
+    run_queued(rt)
+    assert onec.creations[second["accountNumber"]] == 1
+
+
+def test_a_refused_order_in_a_batch_ends_as_its_own_dead_letter(rt: Runtime, shop: Any, onec: Any) -> None:
+    orders = [shop.add_order() for _ in range(3)]
+    for order in orders:
+        queue_order(rt, str(order["id"]))
+    onec.reject(422, "Не заполнено поле Склад")
+    run_queued(rt)
+    letters = FailedJobRegistry(ORDERS_QUEUE, connection=rt.redis)
+    assert sorted(Job.fetch(i, connection=rt.redis).args[0] for i in letters.get_job_ids()) == sorted(
+        str(o["id"]) for o in orders
+    )
+    assert not rt.redis.keys("bridge:order:pending:*")
+
+
+def test_the_claims_of_a_dead_batch_are_taken_over(rt: Runtime, shop: Any, onec: Any) -> None:
+    """A taker killed mid-batch: its claims stop being renewed and the next order job takes them over."""
+    orders = [shop.add_order() for _ in range(4)]
+    for order in orders:
+        queue_order(rt, str(order["id"]))
+    queue = Queue(ORDERS_QUEUE, connection=rt.redis)
+    taken = claims.claim(rt.redis, queue, 3, lease=0.2)  # the dead taker's, never renewed
+    assert len(taken) == 3 and queue.count == 1
+    sweep = OrphanSweep(rt)
+    assert sweep() == 0  # live claims serve their markers
+
+    def expired() -> bool:
+        return not rt.redis.zrangebyscore(keys.ORDER_CLAIMS, time.time(), "+inf")
+
+    deadline = time.monotonic() + 10
+    while not expired():
+        assert time.monotonic() < deadline, "the claims did not expire"
+        time.sleep(0.05)
+    run_queued(rt)
+    assert set(onec.documents) == {o["accountNumber"] for o in orders}
+    assert rt.redis.zcard(keys.ORDER_CLAIMS) == 0
+    assert not rt.redis.keys("bridge:order:pending:*")
+
+
+def test_a_marker_whose_job_is_only_a_dead_letter_is_cleared(rt: Runtime, shop: Any, onec: Any) -> None:
+    """A job abandoned more often than its crash retries allow lands among the dead letters with its marker
+    still set; later events for the order would collapse into it for ever. The sweep clears the marker (the
+    dead letter stays for a person), and the next event queues a job that delivers."""
+    order = shop.add_order()
+    queue_order(rt, str(order["id"]))
+    queue = Queue(ORDERS_QUEUE, connection=rt.redis)
+    [job_id] = queue.job_ids
+    job = Job.fetch(job_id, connection=rt.redis)
+    queue.remove(job)
+    FailedJobRegistry(queue=queue).add(job, exc_string="AbandonedJobError: killed with its worker")
+    assert queue_order(rt, str(order["id"])) is False  # stuck: collapses into the dead job
+    sweep = OrphanSweep(rt)
+    assert sweep() == 0
+    assert not rt.redis.exists(pending_key(str(order["id"])))
+    assert FailedJobRegistry(queue=queue).count == 1
+    assert queue_order(rt, str(order["id"])) is True
+    run_queued(rt)
+    assert onec.creations[order["accountNumber"]] == 1
