@@ -49,7 +49,8 @@ ALERT_CHECKS = PREFIX + "alerts:checks"  # hash: evaluations (count), checked_at
 UPDATES_INBOX = PREFIX + "inbox:{kind}"  # list: batch number, body key, … of accepted bodies not yet split
 UPDATES_BODY = PREFIX + "inbox:{kind}:{token}"  # str: one body as 1C sent it (expires until it is accepted)
 UPDATES_PENDING = PREFIX + "pending:{kind}"  # hash: item key (JSON) → "<ts>|<seq>|<value JSON>"
-UPDATES_APPLIED = PREFIX + "applied:{kind}"  # hash: item key (JSON) → "<ts>|<value JSON>" last written
+UPDATES_APPLIED = PREFIX + "applied:{kind}"  # + ":<generation>", hash: item key (JSON) → "<ts>|<value JSON>" last
+# written; a generation's hash expires once it is neither the current nor the previous (bridge.updates.pending)
 UPDATES_FLUSH = PREFIX + "flush:pending:{kind}"  # str: enqueue_once marker of the kind's flush job
 UPDATES_LOCK = PREFIX + "lock:flush:{kind}"  # one flusher per kind across workers
 # Shop lookups cached for the flushes (strings with a TTL, so a changed catalog heals by itself).

@@ -76,3 +76,8 @@ def test_ratelimit_reports_the_share_of_the_rate_used() -> None:
     figures = run_bench("ratelimit", "--rounds", "1", "--keys", "1500", "--rate", "20", "--burst", "20", "--skip", "1")
     assert is_number(figures["use"]) and figures["use"] > 0
     assert 0 <= figures["refused_share"] <= 1
+
+
+def test_applied_reports_bytes_per_key() -> None:
+    figures = run_bench("applied", "--rounds", "1", "--keys", "2000")
+    assert is_number(figures["hash_bytes_per_key"]) and figures["hash_bytes_per_key"] > 0
