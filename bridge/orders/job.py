@@ -137,9 +137,9 @@ def deliver(rt: Runtime, order_id: str, action: str) -> str:
 def deliver_fetched(rt: Runtime, order_id: str, action: str, order: dict[str, Any] | None) -> str:
     """The rest of a pass once the order is in hand (None: the shop no longer has it), alone or from a batch.
 
-    This is the point where an order is fetched and about to be mapped and sent to 1C.
+    This is the point where an order is fetched and about to be mapped and sent to 1C. (While the 1C
+    circuit is open, the send raises at once: ``through_circuit``.)
     """
-    wait_for_open_circuit(rt)  # a batch's earlier order may have found 1C down
     if order is None:
         return _cancel_from_memory(rt, order_id, reason="the order no longer exists in the shop")
     # A job has this version in hand, whatever comes of it (delivered, skipped, refused, retried): polling,
