@@ -4,6 +4,7 @@ a locked 1C and a worker killed mid-batch."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -169,3 +170,86 @@ def test_a_marker_whose_job_is_only_a_dead_letter_is_cleared(rt: Runtime, shop: 
     assert queue_order(rt, str(order["id"])) is True
     run_queued(rt)
     assert onec.creations[order["accountNumber"]] == 1
+
+
+def test_an_event_during_a_batch_makes_its_order_go_round_once_more(rt: Runtime, shop: Any, onec: Any) -> None:
+    """The batch fetched order B, then B changed in the shop and its event came while the batch worked:
+    B's pass sends what was fetched, finds its marker changed, and B's job runs again with the newest state."""
+    first, second = shop.add_order(), shop.add_order()
+    for order in (first, second):
+        queue_order(rt, str(order["id"]))
+    queue = Queue(ORDERS_QUEUE, connection=rt.redis)
+    assert queue.pop_job_id() is not None  # the first order's job, run here
+    onec.latency = 1.0
+    outcome: list[str] = []
+    runner = threading.Thread(target=lambda: outcome.append(sync_order(str(first["id"]))))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (onec.in_flight > 0 and rt.redis.zcard(keys.ORDER_CLAIMS) == 1):
+            assert time.monotonic() < deadline, "the batch did not start"
+            time.sleep(0.02)
+        shop.update_order(second["id"], statusId="P")
+        assert queue_order(rt, str(second["id"])) is False  # collapses into the marker the batch read
+    finally:
+        runner.join(60)
+    onec.latency = 0.0
+    assert outcome == ["delivered"]
+    assert [Job.fetch(i, connection=rt.redis).args[0] for i in queue.job_ids] == [str(second["id"])]  # given back
+    run_queued(rt)
+    number = second["accountNumber"]
+    assert onec.documents[number]["Status"] == "In progress"
+    assert (onec.creations[number], onec.updates[number]) == (1, 1)
+    assert not rt.redis.keys("bridge:order:pending:*")
+
+
+def test_a_batch_gives_back_what_would_not_fit_in_the_jobs_time(redis_url: str, shop: Any, onec: Any) -> None:
+    """RQ kills a job that outruns BRIDGE_JOB_TIMEOUT. A batch leaves room for one more order's worst case
+    (each 1C call waiting for a slot, then timing out); here not even one fits, so none is taken along."""
+    settings = settings_for(redis_url, shop, onec).model_copy(update={"job_timeout": 10, "onec_timeout": 5.0})
+    current = Runtime.from_settings(settings, Redis.from_url(redis_url))
+    runtime.install(current)
+    try:
+        orders = [shop.add_order() for _ in range(3)]
+        for order in orders:
+            queue_order(current, str(order["id"]))
+        queue = Queue(ORDERS_QUEUE, connection=current.redis)
+        assert queue.pop_job_id() is not None
+        shop.clear_records()
+        assert sync_order(str(orders[0]["id"])) == "delivered"
+        assert set(onec.documents) == {orders[0]["accountNumber"]}
+        assert shop_requests(shop) == ["sale.order.get"]
+        assert sorted(Job.fetch(i, connection=current.redis).args[0] for i in queue.job_ids) == sorted(
+            str(o["id"]) for o in orders[1:]
+        )
+        assert current.redis.zcard(keys.ORDER_CLAIMS) == 0
+        run_queued(current)
+        assert set(onec.documents) == {o["accountNumber"] for o in orders}
+    finally:
+        runtime.install(None)
+
+
+def test_a_batch_gives_back_the_orders_its_time_has_no_room_for(redis_url: str, shop: Any, onec: Any) -> None:
+    """Room for one order's worst case is kept to the end: once the job is past its time less that, the
+    orders not yet sent go back to the queue, unsent, and run as jobs of their own."""
+    settings = settings_for(redis_url, shop, onec).model_copy(update={"job_timeout": 10, "onec_timeout": 4.0})
+    current = Runtime.from_settings(settings, Redis.from_url(redis_url))  # 10 - 2 × 4: 2 s for the batch
+    runtime.install(current)
+    try:
+        orders = [shop.add_order() for _ in range(5)]
+        for order in orders:
+            queue_order(current, str(order["id"]))
+        queue = Queue(ORDERS_QUEUE, connection=current.redis)
+        assert queue.pop_job_id() is not None
+        onec.latency = 1.5
+        assert sync_order(str(orders[0]["id"])) == "delivered"
+        sent = len(onec.documents)
+        assert 1 <= sent <= 3  # its own, and what fitted
+        assert queue.count == len(orders) - sent  # the rest given back, not sent
+        assert current.redis.zcard(keys.ORDER_CLAIMS) == 0
+        onec.latency = 0.0
+        run_queued(current)
+        assert set(onec.documents) == {o["accountNumber"] for o in orders}
+        assert all(onec.creations[o["accountNumber"]] == 1 for o in orders)
+    finally:
+        runtime.install(None)

@@ -53,8 +53,8 @@ BATCH_SIZE = MAX_COMMANDS  # the job's own order and up to 49 taken along: one b
 
 def sync_with_others(rt: Runtime, order_id: str, action: str, attempt: int, first_seen: float) -> str:
     """The order job under its order's lock: with other due orders when there are any, else on its own."""
-    started = time.monotonic()
-    others = take_others(rt, order_id)
+    deadline = time.monotonic() + _time_for_batch(rt)
+    others = take_others(rt, order_id) if deadline > time.monotonic() else []
     if not others:
         return sync_under_lock(rt, order_id, action, attempt, first_seen)
     renewer = claims.Renewer(rt.redis, rt.settings.job_lease, rt.settings.job_heartbeat)
@@ -66,7 +66,7 @@ def sync_with_others(rt: Runtime, order_id: str, action: str, attempt: int, firs
         try:
             return sync_under_lock(rt, order_id, action, attempt, first_seen, first=fetched.get(order_id))
         finally:
-            _work_others(rt, others, fetched, renewer, deadline=started + _time_for_batch(rt))
+            _work_others(rt, others, fetched, renewer, deadline=deadline)
 
 
 def take_others(rt: Runtime, order_id: str) -> list[Claimed]:
