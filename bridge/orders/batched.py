@@ -76,7 +76,7 @@ def take_others(rt: Runtime, order_id: str) -> list[Claimed]:
     if rt.circuit.state().is_open:
         return []
     queue = rt.queue(ORDERS_QUEUE)
-    taken = claims.claim(rt.redis, queue, BATCH_SIZE - 1, rt.settings.job_lease)
+    taken = claims.claim(rt.redis, queue, min(BATCH_SIZE, rt.settings.order_batch) - 1, rt.settings.job_lease)
     if not taken:
         return []
     kept: dict[str, Claimed] = {}

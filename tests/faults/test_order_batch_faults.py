@@ -8,11 +8,13 @@ order job takes them over, and every order reaches 1C in its latest state.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bridge import keys
 from tests.faults.conftest import MakeStack
-from tests.faults.harness import SETTLE, created_once, kill_hard, wait_delivered
+from tests.faults.harness import SETTLE, created_once, kill_hard, sample_while, wait_delivered
 from tests.peers.onec import OnecEmulator
 from tests.peers.shop import ShopEmulator
 from tests.processes import wait_for
@@ -111,3 +113,34 @@ def test_a_worker_killed_while_it_holds_a_batch_loses_nothing(
     assert stack.failed() == 0
     assert stack.redis.zcard(keys.ORDER_CLAIMS) == 0
     assert _pending(stack, [o["id"] for o in orders]) == 0
+
+
+def test_a_pause_of_sale_order_get_met_inside_a_batch_is_waited_out(
+    make_stack: MakeStack, shop: ShopEmulator, onec: OnecEmulator
+) -> None:
+    """The shop answers the batch's commands with OPERATION_TIME_LIMIT and the reset time: the bridge learns
+    the pause from inside the batch and does not ask for orders again before the reset."""
+    stack = make_stack(BRIDGE_MAINTENANCE_INTERVAL=str(MAINTENANCE))
+    stack.start_web()
+    orders = [shop.add_order() for _ in range(8)]
+    numbers = [order["accountNumber"] for order in orders]
+    for order in orders:
+        assert stack.fire(order["id"]) == [200]
+    shop.pause_method("sale.order.get", 8)  # long enough for the workers to start and meet it
+    reset_at = time.time() + 8
+    shop.clear_records()
+    stack.start("worker")
+    stack.start("worker")
+    asked = sample_while(
+        lambda: time.time() >= reset_at - 0.5,
+        lambda: len(shop.requests),
+        timeout=SETTLE,
+        what="the pause to near its end",
+    )
+    # Each worker may learn of the pause by one request of its own; after that nobody asks until the reset.
+    assert 1 <= asked[-1] <= 2, shop.requests
+    wait_delivered(onec, numbers, stack=stack)
+    wait_for(stack.idle, timeout=SETTLE, what="the queues to drain")
+    assert min(call["at"] for call in onec.calls) >= reset_at - 0.5
+    assert created_once(onec, numbers) == {}
+    assert stack.failed() == 0
