@@ -60,20 +60,27 @@ def sync_with_others(rt: Runtime, order_id: str, action: str, attempt: int, firs
     renewer = claims.Renewer(rt.redis, rt.settings.job_lease, rt.settings.job_heartbeat)
     for claimed in others:
         renewer.add(claimed)
+    fetched: dict[str, Prefetched] = {}
     with renewer.running():
-        ids = [order_id, *(c.order_id for c in others)]
-        fetched = fetch_orders(rt, ids, read_markers(rt, ids))
         try:
-            return sync_under_lock(rt, order_id, action, attempt, first_seen, first=fetched.get(order_id))
-        finally:
+            ids = [order_id, *(c.order_id for c in others)]
+            fetched = fetch_orders(rt, ids, read_markers(rt, ids))
+            outcome = sync_under_lock(rt, order_id, action, attempt, first_seen, first=fetched.get(order_id))
+        except PermanentError:  # the job's own order is a dead letter now; the others are not
             _work_others(rt, others, fetched, renewer, deadline=deadline)
+            raise
+        except BaseException:  # RQ's timeout, a crash, Redis gone: the others go back untouched
+            _give_back(rt, others, renewer)
+            raise
+        _work_others(rt, others, fetched, renewer, deadline=deadline)
+        return outcome
 
 
 def take_others(rt: Runtime, order_id: str) -> list[Claimed]:
     """Due order jobs of other orders, each order locked; duplicates of one order are settled at once.
 
     None while the 1C circuit is open: then the job is a probe (or about to wait), and a probe goes alone."""
-    if rt.circuit.state().is_open:
+    if rt.settings.order_batch <= 1 or rt.circuit.state().is_open:
         return []
     queue = rt.queue(ORDERS_QUEUE)
     taken = claims.claim(rt.redis, queue, min(BATCH_SIZE, rt.settings.order_batch) - 1, rt.settings.job_lease)
@@ -163,9 +170,7 @@ def _work_others(
     for index, claimed in enumerate(others):
         if time.monotonic() > deadline:
             rest = others[index:]
-            for left in rest:
-                _release(left, renewer)
-            claims.give_back(rt.redis, queue, rest)
+            _give_back(rt, rest, renewer)
             log.warning("%d orders of a batch given back to the queue: the job's time is running out", len(rest))
             return
         with telemetry.about("order", claimed.order_id):
@@ -203,6 +208,13 @@ def _work_one(rt: Runtime, claimed: Claimed, prefetched: Prefetched | None) -> b
         return False  # a newer event arrived during the pass: the order goes round once more
     record(rt, order_id, action, outcome)
     return True
+
+
+def _give_back(rt: Runtime, rest: Sequence[Claimed], renewer: claims.Renewer) -> None:
+    """Unlock these orders first, so that a worker taking a job back at once does not find its order busy."""
+    for left in rest:
+        _release(left, renewer)
+    claims.give_back(rt.redis, rt.queue(ORDERS_QUEUE), rest)
 
 
 def _release(claimed: Claimed, renewer: claims.Renewer) -> None:
