@@ -253,3 +253,38 @@ def test_a_batch_gives_back_the_orders_its_time_has_no_room_for(redis_url: str, 
         assert all(onec.creations[o["accountNumber"]] == 1 for o in orders)
     finally:
         runtime.install(None)
+
+
+def test_a_long_batch_keeps_its_claims_alive(redis_url: str, shop: Any, onec: Any) -> None:
+    """A batch working longer than a claim's lease renews its claims: the orphan sweep, run meanwhile, sees
+    every taken order served and queues nothing again."""
+    settings = settings_for(redis_url, shop, onec).model_copy(update={"maintenance_interval": 1})
+    current = Runtime.from_settings(settings, Redis.from_url(redis_url))  # lease 3 s, renewed every second
+    runtime.install(current)
+    try:
+        orders = [shop.add_order() for _ in range(6)]
+        for order in orders:
+            queue_order(current, str(order["id"]))
+        queue = Queue(ORDERS_QUEUE, connection=current.redis)
+        assert queue.pop_job_id() is not None
+        onec.latency = 1.0  # six orders one after another: twice the lease
+        runner = threading.Thread(target=sync_order, args=(str(orders[0]["id"]),))
+        runner.start()
+        sweep = OrphanSweep(current)
+        requeued = 0
+        try:
+            deadline = time.monotonic() + 60
+            while len(onec.documents) < 5:  # well past the lease
+                assert time.monotonic() < deadline, "the batch did not progress"
+                requeued += sweep()
+                time.sleep(0.3)
+        finally:
+            runner.join(60)
+        onec.latency = 0.0
+        # Only the job run here, outside RQ (so in no RQ list), may look orphaned; no taken order does.
+        assert {Job.fetch(i, connection=current.redis).args[0] for i in queue.job_ids} <= {str(orders[0]["id"])}
+        assert requeued <= 1
+        assert set(onec.documents) == {o["accountNumber"] for o in orders}
+        assert all(onec.creations[o["accountNumber"]] == 1 for o in orders)
+    finally:
+        runtime.install(None)
