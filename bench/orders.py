@@ -16,10 +16,17 @@ The shop emulator has no rate limit here and ``BRIDGE_SHOP_RATE`` is set high: e
 the shop's limit is measured by ``bench.ratelimit``. Peak RSS of the web process and of the workers (work-
 horses included) is reported for both phases.
 
+**Drain at the shop's limit.** The same drain with the shop's real default: the emulated shop refuses
+requests beyond a leaky bucket of 50 draining at 2/s, and ``BRIDGE_SHOP_RATE=2``. 1C's capacity is still
+20 orders/s and the shop's budget fetches 50 × 2 = 100 orders/s in ``batch`` calls of 50, so the drain's
+orders/s is compared with the smaller of the two; and the shop requests spent per drained order (from the
+unlock to the last arrival) show the batching: 1/50 at best, 1 were every order fetched on its own.
+
 Retries wait 10–20 s while 1C is locked (``BRIDGE_RETRY_MIN_DELAY`` / ``_MAX_DELAY``), so the probe comes
 soon after the lock lifts. ``--phases drain`` runs the drain alone, ``--workers`` sets how many workers drain.
 
     python -m bench.orders [--rounds 3] [--latency-events 100] [--drain-orders 500] [--workers 3]
+                           [--phases latency,drain,limit]
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ from bridge.shop import phpquery
 TARGET_P50_MS = 100.0
 TARGET_P95_MS = 300.0
 TARGET_DRAIN = 0.8
+TARGET_LIMIT_DRAIN = 0.8
+TARGET_REQUESTS_PER_ORDER = 0.05
+SHOP_LIMIT = {"BRIDGE_SHOP_RATE": "2", "BRIDGE_SHOP_BURST": "50"}  # the shop's defaults
 FAST_SHOP = {"BRIDGE_SHOP_RATE": "1000", "BRIDGE_SHOP_BURST": "1000"}
 
 
@@ -129,19 +139,55 @@ def measure_drain(p: Peers, url: str, redis: Redis, n: int, concurrency: int, la
         return sum(1 for _ in redis.scan_iter("bridge:log:order:*", count=1000)) >= n
 
     poll(all_tried, timeout=600, what="every order to be tried once and parked", interval=0.2)
+    with p.shop.lock:
+        requests_before = len(p.shop.requests)
     unlocked = time.time()
     p.onec.unlock()
     got = poll(lambda: all_arrived(p, numbers), timeout=900, what="the drain", interval=0.1)
+    with p.shop.lock:
+        shop_requests = len(p.shop.requests) - requests_before
     first, last = min(got.values()), max(got.values())
     rate = (n - 1) / (last - first) if last > first else float("inf")
     capacity = concurrency / latency
     return {
+        "shop_requests_per_order": shop_requests / n,
         "drain_rate": rate,
         "capacity": capacity,
         "drain_ratio": rate / capacity,
         "probe_wait_s": first - unlocked,
         "drain_s": last - first,
         "max_in_flight": p.onec.max_in_flight,
+    }
+
+
+def measure_limit_drain(p: Peers, redis: Redis, args: Any, log_dir: Path, rss: RssSampler) -> dict[str, Any]:
+    """The drain with the shop's real rate limit, on the shop's side as well as the bridge's."""
+    env = bridge_env(
+        p,
+        free_port(),
+        BRIDGE_ONEC_CONCURRENCY=str(args.concurrency),
+        BRIDGE_RETRY_MIN_DELAY="10",
+        BRIDGE_RETRY_MAX_DELAY="20",
+        **SHOP_LIMIT,
+        **extra_env(args.env),
+    )
+    (log_dir / "limit").mkdir()
+    p.shop.set_rate_limit(float(SHOP_LIMIT["BRIDGE_SHOP_RATE"]), int(SHOP_LIMIT["BRIDGE_SHOP_BURST"]))
+    try:
+        with bridge(env, log_dir / "limit", rss) as b:
+            b.start("web")
+            for index in range(args.workers):
+                b.start("worker", f"worker-{index + 1}" if index else "worker")
+            drain = measure_drain(
+                p, f"{b.url}/shop/events", redis, args.drain_orders, args.concurrency, args.drain_onec_latency
+            )
+    finally:
+        p.shop.set_rate_limit(None)
+    bound = min(drain["capacity"], 50 * float(SHOP_LIMIT["BRIDGE_SHOP_RATE"]))
+    return {
+        "limit_drain_rate": drain["drain_rate"],
+        "limit_drain_ratio": drain["drain_rate"] / bound,
+        "limit_requests_per_order": drain["shop_requests_per_order"],
     }
 
 
@@ -154,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-onec-latency", type=float, default=0.1, help="1C's answer time in the drain")
     parser.add_argument("--concurrency", type=int, default=2, help="BRIDGE_ONEC_CONCURRENCY in the drain")
     parser.add_argument("--workers", type=int, default=3, help="bridge workers in the drain")
-    parser.add_argument("--phases", default="latency,drain", help="which phases to run (comma-separated)")
+    parser.add_argument("--phases", default="latency,drain,limit", help="which phases to run (comma-separated)")
     args = parser.parse_args(argv)
 
     rounds: list[dict[str, Any]] = []
@@ -178,28 +224,32 @@ def main(argv: list[str] | None = None) -> int:
                     b.start("worker")
                     row.update(measure_latency(p, f"{b.url}/shop/events", args.latency_events, args.latency_gap))
                 redis.flushall()
-            if "drain" not in phases:
-                rounds.append(row)
-                continue
-            env = bridge_env(
-                p,
-                free_port(),
-                BRIDGE_ONEC_CONCURRENCY=str(args.concurrency),
-                BRIDGE_RETRY_MIN_DELAY="10",
-                BRIDGE_RETRY_MAX_DELAY="20",
-                **FAST_SHOP,
-                **extra_env(args.env),
-            )
-            (log_dir / "drain").mkdir()
-            with bridge(env, log_dir / "drain", rss) as b:
-                b.start("web")
-                for index in range(args.workers):
-                    b.start("worker", f"worker-{index + 1}" if index else "worker")
-                drain = measure_drain(
-                    p, f"{b.url}/shop/events", redis, args.drain_orders, args.concurrency, args.drain_onec_latency
+            if "drain" in phases:
+                env = bridge_env(
+                    p,
+                    free_port(),
+                    BRIDGE_ONEC_CONCURRENCY=str(args.concurrency),
+                    BRIDGE_RETRY_MIN_DELAY="10",
+                    BRIDGE_RETRY_MAX_DELAY="20",
+                    **FAST_SHOP,
+                    **extra_env(args.env),
                 )
-                row.update({k: v for k, v in drain.items() if k in ("drain_rate", "drain_ratio", "probe_wait_s")})
-                row["capacity"] = drain["capacity"]
+                (log_dir / "drain").mkdir()
+                with bridge(env, log_dir / "drain", rss) as b:
+                    b.start("web")
+                    for index in range(args.workers):
+                        b.start("worker", f"worker-{index + 1}" if index else "worker")
+                    drain = measure_drain(
+                        p, f"{b.url}/shop/events", redis, args.drain_orders, args.concurrency, args.drain_onec_latency
+                    )
+                    row.update({k: v for k, v in drain.items() if k in ("drain_rate", "drain_ratio", "probe_wait_s")})
+                    row["capacity"] = drain["capacity"]
+                redis.flushall()
+                p.onec.unlock()
+            if "limit" in phases:
+                row.update(measure_limit_drain(p, redis, args, log_dir, rss))
+                redis.flushall()
+                p.onec.unlock()
             rounds.append(row)
             print(table(rounds[-1:], list(rounds[-1])), flush=True)
     rss.stop()
@@ -210,18 +260,28 @@ def main(argv: list[str] | None = None) -> int:
         "drain_ratio": median([r["drain_ratio"] for r in rounds if "drain_ratio" in r]),
         "drain_rate": median([r["drain_rate"] for r in rounds if "drain_rate" in r]),
         "capacity": rounds[0].get("capacity", float("nan")) if rounds else float("nan"),
+        "limit_drain_ratio": median([r["limit_drain_ratio"] for r in rounds if "limit_drain_ratio" in r]),
+        "limit_drain_rate": median([r["limit_drain_rate"] for r in rounds if "limit_drain_rate" in r]),
+        "limit_requests_per_order": median(
+            [r["limit_requests_per_order"] for r in rounds if "limit_requests_per_order" in r]
+        ),
         "web_peak_rss_mb": rss.peak_mb("web"),
         "worker_peak_rss_mb": max((rss.peak_mb(name) for name in workers), default=0.0),
         "target_p50_ms": TARGET_P50_MS,
         "target_p95_ms": TARGET_P95_MS,
         "target_drain_ratio": TARGET_DRAIN,
+        "target_limit_drain_ratio": TARGET_LIMIT_DRAIN,
+        "target_requests_per_order": TARGET_REQUESTS_PER_ORDER,
     }
     print()
     print(table(rounds, list(rounds[0])))
     print(
         f"\nmedian over {len(rounds)} rounds: order latency p50 {figures['p50_ms']:.0f} ms (target ≤ {TARGET_P50_MS:g}),"
         f" p95 {figures['p95_ms']:.0f} ms (target ≤ {TARGET_P95_MS:g}); drain {figures['drain_rate']:.1f} orders/s ="
-        f" {figures['drain_ratio']:.2f} of 1C's capacity (target ≥ {TARGET_DRAIN}); peak RSS web"
+        f" {figures['drain_ratio']:.2f} of 1C's capacity (target ≥ {TARGET_DRAIN}); at the shop's limit"
+        f" {figures['limit_drain_rate']:.1f} orders/s = {figures['limit_drain_ratio']:.2f} of min(1C, 50 × shop rate)"
+        f" (target ≥ {TARGET_LIMIT_DRAIN}), {figures['limit_requests_per_order']:.3f} shop requests per order"
+        f" (target ≤ {TARGET_REQUESTS_PER_ORDER}); peak RSS web"
         f" {figures['web_peak_rss_mb']:.0f} MB, worker {figures['worker_peak_rss_mb']:.0f} MB"
     )
     emit("orders", figures, rounds)

@@ -49,7 +49,8 @@ ALERT_CHECKS = PREFIX + "alerts:checks"  # hash: evaluations (count), checked_at
 UPDATES_INBOX = PREFIX + "inbox:{kind}"  # list: batch number, body key, … of accepted bodies not yet split
 UPDATES_BODY = PREFIX + "inbox:{kind}:{token}"  # str: one body as 1C sent it (expires until it is accepted)
 UPDATES_PENDING = PREFIX + "pending:{kind}"  # hash: item key (JSON) → "<ts>|<seq>|<value JSON>"
-UPDATES_APPLIED = PREFIX + "applied:{kind}"  # hash: item key (JSON) → "<ts>|<value JSON>" last written
+UPDATES_APPLIED = PREFIX + "applied:{kind}"  # + ":<generation>", hash: item key (JSON) → "<ts>|<value JSON>" last
+# written; a generation's hash expires once it is neither the current nor the previous (bridge.updates.pending)
 UPDATES_FLUSH = PREFIX + "flush:pending:{kind}"  # str: enqueue_once marker of the kind's flush job
 UPDATES_LOCK = PREFIX + "lock:flush:{kind}"  # one flusher per kind across workers
 # Shop lookups cached for the flushes (strings with a TTL, so a changed catalog heals by itself).
@@ -90,3 +91,5 @@ SALE_CONFIRMED = PREFIX + "exchange:sale:confirmed:{session}"  # str: how many t
 ORDERS_AWAITING_CHANNEL = PREFIX + "orders:awaiting-channel"  # set: order ids held until a 1C channel is set
 SALE_HELD_STATUS = PREFIX + "exchange:sale:held-status:"  # prefix of the (unused) marker of a held 1C status job
 SALE_IMPORT_PENDING = PREFIX + "exchange:sale-import:pending:{entity}"  # str: marker of a documents import's job
+# Order jobs one running job took off the queue to fetch their orders with its own (bridge.orders.claims).
+ORDER_CLAIMS = PREFIX + "order:claims"  # zset: RQ job id → unix time the claim expires unless renewed

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     job_timeout: int = Field(300, ge=10)
     # Heartbeats, leases and the search for jobs of dead workers all follow this; see ``bridge.worker``.
     maintenance_interval: int = Field(30, ge=1)
+    # Orders one job fetches in one shop ``batch`` when several are due (bridge.orders.batched); 1: each alone.
+    order_batch: int = Field(50, ge=1, le=50)
 
     # Operations: the sync log's size, and when to alert (see bridge.ops.alerts) through which channels.
     sync_log_max: int = Field(100_000, ge=100)

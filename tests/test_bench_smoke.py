@@ -62,6 +62,8 @@ def test_orders_reports_latency_drain_and_memory() -> None:
     assert is_number(figures["p50_ms"]) and is_number(figures["p95_ms"])
     assert is_number(figures["drain_ratio"]) and figures["drain_ratio"] > 0
     assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0
+    assert is_number(figures["limit_drain_ratio"]) and figures["limit_drain_ratio"] > 0
+    assert is_number(figures["limit_requests_per_order"]) and figures["limit_requests_per_order"] > 0
 
 
 def test_stock_reports_the_push_and_request_ratios() -> None:
@@ -89,3 +91,8 @@ def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
     assert figures["again_writes"] == 0  # the same export again writes nothing
     assert is_number(figures["request_ratio"]) and figures["changed_requests"] >= 1
     assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0
+
+
+def test_applied_reports_bytes_per_key() -> None:
+    figures = run_bench("applied", "--rounds", "1", "--keys", "2000")
+    assert is_number(figures["hash_bytes_per_key"]) and figures["hash_bytes_per_key"] > 0

@@ -387,5 +387,5 @@ def test_a_value_pushed_during_a_flush_is_not_lost_and_wins(
     assert shop.amount(101, 1) == 2
     assert len(calls) == 2  # the same job went round once more for the newer value
     assert env.pending("stock") == 0
-    applied = env.redis.hget("bridge:applied:stock", '["xml","guid-chair","key","Main"]')
+    applied = env.redis.hget(pending.applied_key("stock"), '["xml","guid-chair","key","Main"]')
     assert applied is not None and applied.decode().endswith("|[2.0]")

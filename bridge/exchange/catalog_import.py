@@ -502,7 +502,7 @@ def last_documents(redis: Redis, kind: str, ids: Sequence[str]) -> list[dict[str
     """The document last staged for each id: pending if still waiting, else the one the shop got."""
     fields = [xml_id_key(i) for i in ids]
     waiting = redis.hmget(pending.pending_key(kind), fields)
-    applied = redis.hmget(pending.applied_key(kind), fields)
+    applied = pending.applied_values(redis, kind, fields)
     docs: list[dict[str, Any] | None] = []
     for token, done in zip(waiting, applied, strict=True):
         text = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bridge import keys, runtime
@@ -49,7 +50,11 @@ def queue_order(rt: Runtime, order_id: str, action: str = SAVE) -> bool:
 
 
 def sync_order(order_id: str, action: str = SAVE, *, attempt: int = 0, first_seen: float | None = None) -> str:
-    """Bring 1C up to date with the shop's order ``order_id``. Returns what happened, in a word or two."""
+    """Bring 1C up to date with the shop's order ``order_id``. Returns what happened, in a word or two.
+
+    When more order jobs are due, this job takes up to ``BATCH_SIZE - 1`` of them along and fetches all the
+    orders in one shop request (``bridge.orders.batched``); alone, it takes the plain path.
+    """
     rt = runtime.current()
     first_seen = first_seen or time.time()
     lock = keys.ORDER_LOCK.format(order_id=order_id)
@@ -58,20 +63,42 @@ def sync_order(order_id: str, action: str = SAVE, *, attempt: int = 0, first_see
         if not locked:
             return "deferred"
         with telemetry.about("order", order_id):  # shop calls made inside are filed under this order
-            return _sync_under_lock(rt, order_id, action, attempt, first_seen)
+            from bridge.orders import batched  # it builds on this module
+
+            return batched.sync_with_others(rt, order_id, action, attempt, first_seen)
 
 
-def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, first_seen: float) -> str:
+@dataclass(frozen=True)
+class Prefetched:
+    """An order fetched before its pass (by a batch): the marker token read before the fetch, and the order
+    (None: the shop no longer has it)."""
+
+    action: str | None
+    token: str | None
+    order: dict[str, Any] | None
+
+
+def sync_under_lock(
+    rt: Runtime, order_id: str, action: str, attempt: int, first_seen: float, first: Prefetched | None = None
+) -> str:
+    """The job's passes over one order, under its lock: until no newer event arrived during a pass."""
     marker = pending_key(order_id)
     while True:
-        pending_action, token = read_pending(rt.redis, marker)
+        if first is not None:
+            pending_action, token, prefetched = first.action, first.token, first
+            first = None
+        else:
+            (pending_action, token), prefetched = read_pending(rt.redis, marker), None
         current_action = pending_action or action
         try:
-            outcome = deliver(rt, order_id, current_action)
+            if prefetched is not None:
+                outcome = deliver_fetched(rt, order_id, current_action, prefetched.order)
+            else:
+                outcome = deliver(rt, order_id, current_action)
         except PermanentError as error:
             if not finish_pending(rt.redis, marker, token):
                 continue  # a newer state arrived while we worked: it may well succeed
-            _record(rt, order_id, current_action, "failed", error)
+            record(rt, order_id, current_action, "failed", error)
             raise give_up(error) from None
         except TransientError as error:
             try:
@@ -82,15 +109,15 @@ def _sync_under_lock(rt: Runtime, order_id: str, action: str, attempt: int, firs
                 # Clear the marker too, or every later event for this order would wait on a job that is gone.
                 if not finish_pending(rt.redis, marker, token):
                     continue
-                _record(rt, order_id, current_action, "failed", gave_up)
+                record(rt, order_id, current_action, "failed", gave_up)
                 raise
             return f"retry ({error.cause})"
         if finish_pending(rt.redis, marker, token):
-            _record(rt, order_id, current_action, outcome)
+            record(rt, order_id, current_action, outcome)
             return outcome
 
 
-def _record(rt: Runtime, order_id: str, action: str, result: str, error: Exception | None = None) -> None:
+def record(rt: Runtime, order_id: str, action: str, result: str, error: Exception | None = None) -> None:
     """One sync-log entry, metric and log line for how this run ended."""
     rt.telemetry.job_outcome(
         "order",
@@ -104,8 +131,16 @@ def _record(rt: Runtime, order_id: str, action: str, result: str, error: Excepti
 
 def deliver(rt: Runtime, order_id: str, action: str) -> str:
     """One pass: fetch, map, compare, send. Raises PermanentError or TransientError."""
-    _wait_for_open_circuit(rt)
-    order = fetch_order(rt, order_id)
+    wait_for_open_circuit(rt)
+    return deliver_fetched(rt, order_id, action, fetch_order(rt, order_id))
+
+
+def deliver_fetched(rt: Runtime, order_id: str, action: str, order: dict[str, Any] | None) -> str:
+    """The rest of a pass once the order is in hand (None: the shop no longer has it), alone or from a batch.
+
+    This is the point where an order is fetched and about to be mapped and sent to 1C. (While the 1C
+    circuit is open, the send raises at once: ``through_circuit``.)
+    """
     if order is None:
         return _cancel_from_memory(rt, order_id, reason="the order no longer exists in the shop")
     # A job has this version in hand, whatever comes of it (delivered, skipped, refused, retried): polling,
@@ -121,7 +156,7 @@ def deliver(rt: Runtime, order_id: str, action: str) -> str:
     return send(rt, order_id, document, order)
 
 
-def _wait_for_open_circuit(rt: Runtime) -> None:
+def wait_for_open_circuit(rt: Runtime) -> None:
     """Raise at once while 1C is known to be down and another caller probes or no probe is due yet.
 
     Otherwise every retry of every waiting order would first ask the shop for the order, only to find 1C

@@ -12,18 +12,23 @@ every later event for that order: lost for good, not delayed.
 look for abandoned jobs) gathers every job id RQ still knows (queued, scheduled,
 started, intermediate, failed) and looks for markers no job serves. A marker found orphaned twice in a row
 (so not a job in the milliseconds between pop and registry) gets its job back. A job in the failed registry
-counts as serving its marker: a dead letter waits for a person (``bridge failed retry``).
+counts as serving nothing: a dead letter waits for a person (``bridge failed retry``), and a marker whose
+only job is one (a job abandoned more often than its crash retries allow) is cleared, so that later events
+queue a job of their own. Order jobs a running batch took off the queue (``bridge.orders.claims``) serve
+their markers while the batch renews its claims.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from redis import Redis
 
+from bridge import keys
 from bridge.queue import QUEUES
-from bridge.queue.markers import read_pending
+from bridge.queue.markers import finish_pending, read_pending
 from bridge.queue.work import JOB_KINDS, JobId, JobKind
 from bridge.runtime import Runtime
 
@@ -35,22 +40,33 @@ def _texts(values: Iterable[bytes | str]) -> list[str]:
 
 
 def known_job_ids(redis: Redis) -> set[str]:
-    """Every job id in a queue, its intermediate list, or the scheduled, started or failed registry."""
+    """Every job id in a queue, its intermediate list, or the scheduled, started or failed registry, or
+    held by a live order batch (``bridge:order:claims``)."""
+    live, failed = job_ids_by_fate(redis)
+    return live | failed
+
+
+def job_ids_by_fate(redis: Redis) -> tuple[set[str], set[str]]:
+    """(ids of jobs that will run or are running, ids of dead letters)."""
     pipe = redis.pipeline(transaction=False)
     for name in QUEUES:
         pipe.lrange(f"rq:queue:{name}", 0, -1)
         pipe.lrange(f"rq:queue:{name}:intermediate", 0, -1)
-        for registry in ("scheduled", "wip", "failed"):
+        for registry in ("scheduled", "wip"):
             pipe.zrange(f"rq:{registry}:{name}", 0, -1)
-    ids: set[str] = set()
-    for members in pipe.execute():
-        # StartedJobRegistry ("wip") holds "<job id>:<execution id>"; job ids never contain ":".
-        ids.update(member.partition(":")[0] for member in _texts(members))
-    return ids
+    pipe.zrangebyscore(keys.ORDER_CLAIMS, time.time(), "+inf")
+    for name in QUEUES:
+        pipe.zrange(f"rq:failed:{name}", 0, -1)
+    answers = pipe.execute()
+    live_lists, failed_lists = answers[: -len(QUEUES)], answers[-len(QUEUES) :]
+    # StartedJobRegistry ("wip") holds "<job id>:<execution id>"; job ids never contain ":".
+    live = {member.partition(":")[0] for members in live_lists for member in _texts(members)}
+    failed = {member for members in failed_lists for member in _texts(members)}
+    return live, failed
 
 
 def _served(job_ids: set[str]) -> set[JobId]:
-    """(job kind, entity) of every piece of work some known job works for, read from the job ids."""
+    """(job kind, entity) of every piece of work some job of ``job_ids`` works for, read from the ids."""
     return {parsed for parsed in map(JobId.parse, job_ids) if parsed is not None}
 
 
@@ -64,15 +80,41 @@ class OrphanSweep:
     def __call__(self) -> int:
         """One sweep; returns how many jobs were queued again."""
         redis = self.rt.redis
-        served = _served(known_job_ids(redis))
+        live_ids, failed_ids = job_ids_by_fate(redis)
+        served, dead = _served(live_ids), _served(failed_ids)
         orphaned: set[tuple[JobKind, str]] = set()
         for kind in JOB_KINDS:
             for key in _texts(redis.scan_iter(match=kind.marker_prefix + "*", count=1000)):
                 entity = key.removeprefix(kind.marker_prefix)
-                if JobId(kind.name, JobId.safe(entity)) not in served:
+                work = JobId(kind.name, JobId.safe(entity))
+                if work in served:
+                    continue
+                if work in dead:
+                    self._release_dead(kind, entity)
+                else:
                     orphaned.add((kind, entity))
         confirmed, self.suspects = orphaned & self.suspects, orphaned - self.suspects
         return sum(1 for kind, entity in sorted(confirmed, key=_marker) if self._requeue(kind, entity))
+
+    def _release_dead(self, kind: JobKind, entity: str) -> None:
+        """A marker whose only job is a dead letter: the job was abandoned (its worker killed, or it crashed)
+        more often than ``CRASH_RETRY`` allows, and RQ filed it as failed with the marker still set. The dead
+        letter waits for a person (replaying it syncs the newest state); the marker must go, or every later
+        event for this order or kind would collapse into a job that never runs again."""
+        marker = kind.marker(entity)
+        _action, token = read_pending(self.rt.redis, marker)
+        if token is None or not finish_pending(self.rt.redis, marker, token):
+            return
+        self.rt.telemetry.job_outcome(
+            kind.name,
+            "failed",
+            entity=kind.name,
+            entity_id=entity,
+            error="its job was abandoned too often (worker killed or crashed) and is a dead letter now",
+        )
+        log.warning(
+            "%s %s: its job ended as a dead letter after repeated crashes; later events queue anew", kind.name, entity
+        )
 
     def _requeue(self, kind: JobKind, entity: str) -> bool:
         action, _token = read_pending(self.rt.redis, kind.marker(entity))

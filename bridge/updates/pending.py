@@ -12,9 +12,15 @@ entries, oldest first, before it sends anything.
   (``bridge.updates.kinds``); the flush resolves them to shop ids.
 - A pending value is ``<ts>|<seq>|<value JSON>``: ``ts`` (microseconds, empty when 1C sent none) decides
   which of two values is newer, ``seq`` (from ``bridge:seq``) the order of arrival.
-- ``bridge:applied:<kind>`` keeps ``<ts>|<value JSON>`` of what last reached the shop per key. An item
-  older than the pending or the applied value of its key is dropped on arrival; a value equal to the
-  applied one is not sent again.
+- ``bridge:applied:<kind>:<generation>`` keeps ``<ts>|<value JSON>`` of what last reached the shop per key.
+  An item older than the pending or the applied value of its key is dropped on arrival; a value equal to the
+  applied one is not sent again (and is recorded again, so a key 1C keeps sending stays remembered).
+- What was applied is remembered for ``APPLIED_GENERATION`` to twice that after it was last recorded, not
+  for ever: records go into the hash of the current generation (``APPLIED_GENERATION`` seconds long) and are
+  read from it and the previous one, and each hash expires when it is no longer one of the two. Keys of
+  products that left the catalogue thus leave Redis too (Redis 7.0 has no per-field expiry). Forgetting a
+  key costs at most one redundant write of the same value; the only check it weakens is the drop of an
+  item older than the applied value, for an item delayed by more than a week.
 - The flush removes a pending entry only if it still holds the value the flush read (compare-and-delete),
   so a value that arrived meanwhile is sent by the next round.
 
@@ -24,6 +30,7 @@ Writes go in chunks of ``CHUNK`` items per Lua call, so a 50,000-item body never
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,8 +44,9 @@ if TYPE_CHECKING:  # the kinds import this module
     from bridge.updates.kinds.base import UpdateKind
 
 CHUNK = 1000
+APPLIED_GENERATION = 7 * 24 * 3600  # seconds; see the module's docstring
 
-# KEYS[1] pending hash, KEYS[2] applied hash. ARGV[1] seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one
+# KEYS[1] pending hash, KEYS[2] and KEYS[3] the current and previous applied hashes. ARGV[1] seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one
 # string: packing thousands of separate arguments costs more than the work; JSON escapes tabs and newlines,
 # so they cannot occur inside a key or value). Returns how many items were dropped as older than what is
 # pending or applied for their key.
@@ -57,7 +65,7 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
     local pending = redis.call('HGET', KEYS[1], key)
     if pending then other = stamp(pending) end
     if other == nil then
-      local applied = redis.call('HGET', KEYS[2], key)
+      local applied = redis.call('HGET', KEYS[2], key) or redis.call('HGET', KEYS[3], key)
       if applied then other = stamp(applied) end
     end
     keep = other == nil or tonumber(ts) >= other
@@ -71,7 +79,7 @@ end
 return stale
 """
 
-# KEYS[1] pending hash, KEYS[2] applied hash. ARGV: (key, token read, applied value or '') triples.
+# KEYS[1] pending hash, KEYS[2] the current applied hash. ARGV: (key, token read, applied value or '') triples.
 # Records what reached the shop, and removes each pending entry unless a newer value replaced it.
 _SETTLE = """
 local removed = 0
@@ -91,8 +99,36 @@ def pending_key(kind: str) -> str:
     return keys.UPDATES_PENDING.format(kind=kind)
 
 
-def applied_key(kind: str) -> str:
-    return keys.UPDATES_APPLIED.format(kind=kind)
+def applied_key(kind: str, now: float | None = None) -> str:
+    """The applied hash records go into now (the current generation's)."""
+    return applied_keys(kind, now)[0]
+
+
+def applied_keys(kind: str, now: float | None = None) -> tuple[str, str]:
+    """(current, previous) generation's applied hash; reads look in both, current first."""
+    generation = int((time.time() if now is None else now) // APPLIED_GENERATION)
+    base = keys.UPDATES_APPLIED.format(kind=kind)
+    return f"{base}:{generation}", f"{base}:{generation - 1}"
+
+
+def applied_values(redis: Redis, kind: str, fields: Sequence[str]) -> list[str | None]:
+    """The applied record of each key (None when none is remembered), from the newer generation first."""
+    if not fields:
+        return []
+    current, previous = applied_keys(kind)
+    pipe = redis.pipeline(transaction=False)
+    pipe.hmget(current, list(fields))
+    pipe.hmget(previous, list(fields))
+    newer, older = pipe.execute()
+    return [
+        None if raw is None else _text(raw)
+        for raw in (a if a is not None else b for a, b in zip(newer, older, strict=True))
+    ]
+
+
+def _generation_end(now: float) -> int:
+    """When the current generation's hash stops being read: the end of the next generation."""
+    return (int(now // APPLIED_GENERATION) + 2) * APPLIED_GENERATION
 
 
 # --- splitting a body ------------------------------------------------------------------------------------
@@ -162,7 +198,7 @@ def stage(redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: 
     stale = 0
     for start in range(0, len(staged), CHUNK):
         lines = "\n".join(f"{key}\t{ts}\t{value}" for key, ts, value in staged[start : start + CHUNK])
-        stale += int(script(keys=[pending_key(kind), applied_key(kind)], args=[seq, lines]))
+        stale += int(script(keys=[pending_key(kind), *applied_keys(kind)], args=[seq, lines]))
     return stale
 
 
@@ -242,11 +278,11 @@ def load(redis: Redis, kind: str, pairs: Sequence[tuple[str, str]]) -> tuple[lis
     """The entries with what was last applied for their keys, and the (key, token) pairs that cannot be read."""
     if not pairs:
         return [], []
-    applied = redis.hmget(applied_key(kind), [field for field, _ in pairs])
+    applied = applied_values(redis, kind, [field for field, _ in pairs])
     good: list[Entry] = []
     bad: list[tuple[str, str]] = []
     for (field, token), raw in zip(pairs, applied, strict=True):
-        entry = parse_entry(field, token, None if raw is None else _text(raw))
+        entry = parse_entry(field, token, raw)
         if entry is None:
             bad.append((field, token))
         else:
@@ -262,11 +298,21 @@ def settle(redis: Redis, kind: str, done: Iterable[tuple[Entry, bool]]) -> int:
     """
     script = redis.register_script(_SETTLE)
     removed = 0
+    now = time.time()
+    current = applied_key(kind, now)
+    recorded = False
     for chunk in _chunks(list(done), CHUNK):
         args: list[str] = []
         for entry, applied in chunk:
             args.extend((entry.field, entry.token, entry.applied_record() if applied else ""))
-        removed += int(script(keys=[pending_key(kind), applied_key(kind)], args=args))
+            recorded = recorded or applied
+        removed += int(script(keys=[pending_key(kind), current], args=args))
+    if recorded:
+        pipe = redis.pipeline(transaction=False)
+        pipe.expireat(current, _generation_end(now))
+        # The one hash of releases before generations: read no more, so it goes after one generation.
+        pipe.expire(keys.UPDATES_APPLIED.format(kind=kind), APPLIED_GENERATION, nx=True)
+        pipe.execute()
     return removed
 
 
@@ -277,7 +323,7 @@ def discard(redis: Redis, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         args: list[str] = []
         for field, token in chunk:
             args.extend((field, token, ""))
-        script(keys=[pending_key(kind), applied_key(kind)], args=args)
+        script(keys=[pending_key(kind), applied_key(kind)], args=args)  # records nothing: no expiry to set
 
 
 def count(redis: Redis, kind: str) -> int:

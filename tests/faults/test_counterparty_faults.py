@@ -91,3 +91,36 @@ def test_1c_locked_during_the_lookup_opens_the_circuit_and_the_orders_go_when_it
     assert by_tin[0] == by_tin[1] and len(set(by_tin)) == 3 and None not in by_tin
     assert created_once(onec, numbers) == {}
     assert stack.failed() == 0
+
+
+def test_lookups_that_time_out_inside_a_batch_wait_and_each_buyer_is_created_once(
+    make_stack: MakeStack, shop: ShopEmulator, onec: OnecEmulator, tmp_path: Path
+) -> None:
+    """Orders of two new buyers, all due at once (fetched in one batch), while 1C's counterparty lookups
+    take longer than BRIDGE_ONEC_TIMEOUT: a timeout is "1C unavailable", so the circuit opens, no order goes
+    without its ref, and once lookups are fast again each buyer is created once and every order carries it."""
+    mappings = counterparty_mappings(tmp_path / "mappings", "find_or_create")
+    stack = make_stack(BRIDGE_MAPPINGS_DIR=str(mappings), BRIDGE_ONEC_TIMEOUT="1")
+    stack.start_web()
+    onec.slow_lookups(3.0)
+    tins = ["7712345678", "7723456789"]
+    orders = [shop.add_order(properties={"INN": tins[i % 2], "COMPANY": f"Buyer {i % 2}"}) for i in range(8)]
+    numbers = [order["accountNumber"] for order in orders]
+    for order in orders:
+        assert stack.fire(order["id"]) == [200]
+    shop.clear_records()
+    stack.start("worker")
+    stack.start("worker")
+    wait_for(lambda: stack.circuit() == "open", timeout=SETTLE, what="the circuit to open on the timeout")
+    assert "batch" in [method for method, _ in shop.requests]
+    assert onec.calls == []
+
+    onec.slow_lookups(0)
+    wait_delivered(onec, numbers, stack=stack)
+    wait_for(stack.idle, timeout=SETTLE, what="the queues to drain")
+    assert onec.counterparty_creations() == 2, onec.counterparty_outcomes()
+    found = refs(onec, numbers)
+    assert None not in found and len(set(found)) == 2
+    assert found[0::2] == [found[0]] * 4 and found[1::2] == [found[1]] * 4
+    assert created_once(onec, numbers) == {}
+    assert stack.failed() == 0

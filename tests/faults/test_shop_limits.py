@@ -3,6 +3,10 @@ with ``operating_reset_at``, and OVERLOAD_LIMIT.
 
 The guarantee: no order is lost; the bridge backs off instead of knocking, a paused method is not called
 again before the reset the shop named, and work resumes by itself once it has passed.
+
+These tests fetch each order on its own (``BRIDGE_ORDER_BATCH=1``), so that every fault meets a request of
+its own; the same faults met inside a ``batch`` are in ``tests/faults/test_order_batch_faults.py`` and
+``tests/test_order_batch.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def first_delivery(onec: OnecEmulator) -> float:
 
 def test_query_limit_bursts_are_waited_out(make_stack: MakeStack, shop: ShopEmulator, onec: OnecEmulator) -> None:
     # The bridge is told the shop allows far more than it does, so the shop's own bucket overflows.
-    stack = make_stack(BRIDGE_SHOP_RATE="50", BRIDGE_SHOP_BURST="50")
+    stack = make_stack(BRIDGE_SHOP_RATE="50", BRIDGE_SHOP_BURST="50", BRIDGE_ORDER_BATCH="1")
     stack.start_web()
     stack.start("worker")
     stack.start("worker")
@@ -47,7 +51,7 @@ def test_query_limit_bursts_are_waited_out(make_stack: MakeStack, shop: ShopEmul
 def test_operation_time_limit_pauses_the_method_until_the_shops_reset(
     make_stack: MakeStack, shop: ShopEmulator, onec: OnecEmulator
 ) -> None:
-    stack = make_stack()
+    stack = make_stack(BRIDGE_ORDER_BATCH="1")
     stack.start_web()
     stack.start("worker")
     stack.start("worker")

@@ -3,6 +3,10 @@
 The guarantee: the work waits and lands later, with the latest state. On the order path the bridge reads
 the order from the shop, so an outage there delays orders on their way to 1C; the webhook intake itself
 never calls the shop and keeps accepting events throughout.
+
+These tests fetch each order on its own (``BRIDGE_ORDER_BATCH=1``), so that every fault meets a request of
+its own; the same faults met inside a ``batch`` are in ``tests/faults/test_order_batch_faults.py`` and
+``tests/test_order_batch.py``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def test_orders_wait_for_a_shop_that_is_down_then_slow_then_502(
 ) -> None:
     switch = switchable_shop
     shop = switch.emulator
-    stack = make_stack(BRIDGE_SHOP_URL=shop.url, BRIDGE_SHOP_TIMEOUT="1")
+    stack = make_stack(BRIDGE_SHOP_URL=shop.url, BRIDGE_SHOP_TIMEOUT="1", BRIDGE_ORDER_BATCH="1")
     stack.shop = shop
     stack.start_web()
     stack.start("worker")
