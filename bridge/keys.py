@@ -72,3 +72,11 @@ CACHE_XML_IDS = PREFIX + "cache:xml-ids:{what}"  # str: JSON {xmlId: id} of the 
 # The CommerceML exchange: what was last staged per 1C Ид (what = products | sections | prices | stock).
 EXCHANGE_SEEN = PREFIX + "exchange:seen:{what}"  # hash: 1C Ид → fingerprint of what was last staged
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)
+# Updates held back by the bridge's own setup (an unmapped store, price type or status; a missing article
+# property): kept, not dropped, until a person fixes the mappings and retries the dead letter filed for them.
+UPDATES_HELD = PREFIX + "held:{kind}"  # hash: item key (JSON) → "<reason digest>|<ts>|<seq>|<value JSON>"
+UPDATES_HELD_REASONS = PREFIX + "held:{kind}:reasons"  # hash: reason digest → JSON {reason, class}
+UPDATES_HELD_LETTERS = PREFIX + "held:{kind}:letters"  # hash: reason digest → id of its dead letter
+# What became of each push or exchange file (GET /1c/batches/{batch}); both expire after BATCH_TTL.
+BATCH = PREFIX + "batch:{batch}"  # hash: accepted, applied, unchanged, superseded, held, dropped, held:<class>, …
+BATCH_OF_SEQ = PREFIX + "batch:seq:{seq}"  # str: the batch whose items were staged with this sequence number

@@ -453,9 +453,9 @@ def test_the_inbox_split_goes_through_stage_items(env: UpdatesEnv, monkeypatch: 
     calls: list[tuple[str, int, str]] = []
     real = pending.stage_items
 
-    def spy(redis: Redis, kind: str, items: Any, stamps: Any, *, batch: str) -> pending.Staged:
+    def spy(redis: Redis, kind: str, items: Any, stamps: Any, *, batch: str, **more: Any) -> pending.Staged:
         calls.append((kind, len(items), batch))
-        return real(redis, kind, items, stamps, batch=batch)
+        return real(redis, kind, items, stamps, batch=batch, **more)
 
     monkeypatch.setattr(pending, "stage_items", spy)
     answer = env.push("stock", [{"xml_id": "chair", "store_id": 1, "amount": 3}])

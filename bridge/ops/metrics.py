@@ -62,6 +62,11 @@ SPECS: dict[str, Spec] = {
     "bridge_alert_notices": Spec(
         "counter", "Alert notices sent, by alert, channel and outcome.", ("alert", "channel", "outcome")
     ),
+    "bridge_update_problems": Spec(
+        "counter",
+        "Updates from 1C not applied: refused at the intake, dropped or held, by kind, outcome and reason class.",
+        ("kind", "outcome", "reason"),
+    ),
 }
 
 

@@ -66,7 +66,7 @@ class OrphanSweep:
         redis = self.rt.redis
         served = _served(known_job_ids(redis))
         orphaned: set[tuple[JobKind, str]] = set()
-        for kind in JOB_KINDS:
+        for kind in (k for k in JOB_KINDS if k.swept):
             for key in _texts(redis.scan_iter(match=kind.marker_prefix + "*", count=1000)):
                 entity = key.removeprefix(kind.marker_prefix)
                 if JobId(kind.name, JobId.safe(entity)) not in served:

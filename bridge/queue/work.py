@@ -27,6 +27,7 @@ from bridge.queue import CRASH_RETRY, FAILURE_TTL, ORDERS_QUEUE, SHOP_QUEUE
 SYNC_ORDER = "bridge.orders.job.sync_order"
 FLUSH = "bridge.updates.flush.flush"
 FLUSH_ACTION = "flush"  # a flush has one action: send whatever is pending
+RELEASE = "bridge.updates.holds.release"  # held updates sent on once a person fixed the mappings
 
 # Paths that jobs stored by earlier releases name → the function each stands for now.
 LEGACY_FUNCTIONS = {
@@ -144,6 +145,7 @@ class JobKind:
     func: str
     marker_prefix: str
     with_action: bool
+    swept: bool = True  # its markers are looked after by the orphan sweep (a job kind without markers: False)
 
     def marker(self, entity: str) -> str:
         return self.marker_prefix + entity
@@ -155,7 +157,10 @@ class JobKind:
 
 ORDER_JOB = JobKind("order", ORDERS_QUEUE, SYNC_ORDER, keys.ORDER_PENDING.format(order_id=""), with_action=True)
 FLUSH_JOB = JobKind("flush", SHOP_QUEUE, FLUSH, keys.UPDATES_FLUSH.format(kind=""), with_action=False)
-JOB_KINDS = (ORDER_JOB, FLUSH_JOB)
+# Held updates of one kind and reason: filed straight as a dead letter, run when a person retries it (no marker:
+# ``bridge.updates.holds`` keeps one letter per reason itself).
+HOLD_JOB = JobKind("hold", SHOP_QUEUE, RELEASE, keys.UPDATES_HELD_LETTERS, with_action=True, swept=False)
+JOB_KINDS = (ORDER_JOB, FLUSH_JOB, HOLD_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
 
 
@@ -172,3 +177,17 @@ def order_work(order_id: str, action: str) -> Work:
 def flush_work(kind: str) -> Work:
     """A flush of this kind of update (stock, prices, order statuses)."""
     return FLUSH_JOB.work(kind, FLUSH_ACTION)
+
+
+def hold_work(kind: str, reason_digest: str) -> Work:
+    """Sending on the updates of ``kind`` held for one reason (its digest): one dead letter per reason, so the
+    entity in its id names both."""
+    return Work(
+        HOLD_JOB.queue,
+        HOLD_JOB.func,
+        (kind, reason_digest),
+        HOLD_JOB.marker_prefix.format(kind=kind),
+        reason_digest,
+        HOLD_JOB.name,
+        f"{kind}_{reason_digest}",
+    )

@@ -24,6 +24,7 @@ from bridge.errors import PermanentError
 from bridge.runtime import Runtime
 from bridge.shop.lists import ListCommand, chunked, run_lists
 from bridge.texts import as_text
+from bridge.updates.outcomes import Problem
 
 PRODUCT_TTL = 24 * 3600
 STORES_TTL = 300
@@ -181,15 +182,22 @@ def find_records(
     return found
 
 
-def unknown_product(rt: Runtime, ref: ProductRef) -> str:
-    """Why a product 1C named was not found, in words."""
+def unknown_product(rt: Runtime, ref: ProductRef) -> Problem:
+    """Why a product 1C named was not found, in words; held when the mappings are at fault, not the item."""
     how, value = ref
     iblock_id = product_iblock(rt)
-    if how == "xml":
-        return f"no product with xmlId {value!r} in the shop's catalog (iblock {iblock_id})"
     if how == "sku" and article_field(rt) is None:
         code = rt.mappings.products.article_property
-        return f"the shop's catalog (iblock {iblock_id}) has no article property {code!r} to find {value!r} by"
+        return Problem(
+            f"the shop's catalog (iblock {iblock_id}) has no article property {code!r} to find products by "
+            "article; set article_property under [products] in catalog.toml to the property's code",
+            "missing_article_property",
+            setup=True,
+        )
+    if how == "xml":
+        return Problem(f"no product with xmlId {value!r} in the shop's catalog (iblock {iblock_id})", "unknown_product")
     if how == "sku":
-        return f"no product with article {value!r} in the shop's catalog (iblock {iblock_id})"
-    return f"product {value} does not exist in the shop"
+        return Problem(
+            f"no product with article {value!r} in the shop's catalog (iblock {iblock_id})", "unknown_product"
+        )
+    return Problem(f"product {value} does not exist in the shop", "unknown_product")
