@@ -20,7 +20,7 @@ class, never one per item.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis import Redis
@@ -110,7 +110,12 @@ class Tally:
 
 def read(redis: Redis, batch: str) -> dict[str, Any] | None:
     """The batch as ``GET /1c/batches/{batch}`` shows it; None for a batch unknown or expired."""
-    raw = {as_text(k): as_text(v) for k, v in redis.hgetall(batch_key(batch)).items()}
+    return shown(batch, redis.hgetall(batch_key(batch)))
+
+
+def shown(batch: str, stored: Mapping[Any, Any]) -> dict[str, Any] | None:
+    """The answer for a batch from its stored hash (read by a sync or an async client); None when empty."""
+    raw = {as_text(k): as_text(v) for k, v in stored.items()}
     if not raw:
         return None
     counts = {name: max(int(raw.get(name, 0)), 0) for name in COUNTED}
@@ -121,11 +126,8 @@ def read(redis: Redis, batch: str) -> dict[str, Any] | None:
         reasons = []
         for field, value in sorted(raw.items()):
             if field.startswith(f"{outcome}:") and int(value) > 0:
-                why = field.split(":", 1)[1]
-                reasons.append({"class": why, "count": int(value), "example": raw.get(f"why:{field}", "")})
+                reasons.append(
+                    {"class": field.split(":", 1)[1], "count": int(value), "example": raw.get(f"why:{field}", "")}
+                )
         answer[outcome] = {"count": counts[outcome], "reasons": reasons}
     return answer
-
-
-def seqs_of(entries: Sequence[Any]) -> list[int]:
-    return [int(entry.seq) for entry in entries]

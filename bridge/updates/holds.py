@@ -144,7 +144,10 @@ def release(kind: str, reason_digest: str) -> str:
 
     rt = runtime.current()
     back, superseded = release_entries(rt.redis, kind, reason_digest)
-    rt.redis.hdel(keys.UPDATES_HELD_LETTERS.format(kind=kind), reason_digest)
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.hdel(keys.UPDATES_HELD_LETTERS.format(kind=kind), reason_digest)
+    pipe.hdel(keys.UPDATES_HELD_REASONS.format(kind=kind), reason_digest)  # held again, it is written again
+    pipe.execute()
     if back:
         queue_flush(rt, kind)
     log.info("%s: %d held updates sent on, %d superseded meanwhile", kind, back, superseded)
