@@ -143,6 +143,7 @@ def release(kind: str, reason_digest: str) -> str:
     from bridge.updates.flush import queue_flush
 
     rt = runtime.current()
+    forget_shop_setup(rt.redis)
     back, superseded = release_entries(rt.redis, kind, reason_digest)
     pipe = rt.redis.pipeline(transaction=False)
     pipe.hdel(keys.UPDATES_HELD_LETTERS.format(kind=kind), reason_digest)
@@ -152,6 +153,21 @@ def release(kind: str, reason_digest: str) -> str:
         queue_flush(rt, kind)
     log.info("%s: %d held updates sent on, %d superseded meanwhile", kind, back, superseded)
     return f"{back} released, {superseded} superseded"
+
+
+# What the bridge remembers of the shop's setup for minutes or an hour (its catalogs, stores, price types and
+# their xmlIds, the article property): a person who fixed the shop and retries must not wait for it to expire.
+SETUP_CACHES = (
+    keys.CACHE_CATALOGS,
+    keys.CACHE_STORES,
+    keys.CACHE_XML_IDS.format(what="stores"),
+    keys.CACHE_XML_IDS.format(what="price_types"),
+)
+
+
+def forget_shop_setup(redis: Redis) -> None:
+    article = keys.CACHE_ARTICLE_PROPERTY.format(iblock_id="*", code="*")
+    redis.delete(*SETUP_CACHES, *redis.scan_iter(match=article, count=1000))
 
 
 def release_entries(redis: Redis, kind: str, reason_digest: str | None = None) -> tuple[int, int]:
