@@ -113,3 +113,18 @@ def test_live_mappings_refuse_to_start_on_a_broken_file(tmp_path: Path) -> None:
     folder = write_mappings(tmp_path / "m", "[stores]\nNorth = 'two'\n")
     with pytest.raises(MappingError):
         LiveMappings(folder)
+
+
+def test_a_wrong_iblock_holds_the_update_until_it_is_fixed(env: UpdatesEnv, shop: Any) -> None:
+    shop.set_catalog(1, 2)
+    folder = env.rt.settings.mappings_dir
+    touch(folder / "catalog.toml", CATALOG + "[products]\niblock_id = 7\n")
+    env.push("stock", [{"xml_id": "guid-chair", "store": "Main", "amount": 3}])
+    env.run_jobs()
+    letters = deadletters.list_failed(env.redis)
+    assert len(letters) == 1 and "iblock 7" in letters[0].why and "not a catalog of the shop" in letters[0].why
+    touch(folder / "catalog.toml", CATALOG + "[products]\niblock_id = 1\n")
+    deadletters.retry_all(env.redis)
+    env.run_jobs()
+    assert shop.amount(101, 1) == 3
+    assert deadletters.list_failed(env.redis) == []

@@ -22,6 +22,7 @@ from typing import Any
 from bridge import keys
 from bridge.errors import PermanentError
 from bridge.runtime import Runtime
+from bridge.shop.errors import ShopError
 from bridge.shop.lists import ListCommand, chunked, run_lists
 from bridge.texts import as_text
 from bridge.updates.outcomes import Problem
@@ -182,10 +183,31 @@ def find_records(
     return found
 
 
+def wrong_iblock(rt: Runtime, iblock_id: int) -> Problem | None:
+    """The iblock the setting or the mappings name is no catalog of the shop: every lookup in it fails."""
+    if rt.settings.shop_iblock_id is None and rt.mappings.products.iblock_id is None:
+        return None  # found in catalog.catalog.list: a catalog by definition
+    try:
+        known = sorted(int(row["iblockId"]) for row in catalogs(rt))
+    except (ShopError, KeyError, TypeError, ValueError):
+        return None  # cannot tell: the item's own words follow
+    if not known or iblock_id in known:
+        return None
+    return Problem(
+        f"iblock {iblock_id}, named by BRIDGE_SHOP_IBLOCK_ID or iblock_id in catalog.toml, is not a catalog of the "
+        f"shop (catalog.catalog.list names {', '.join(map(str, known))}); fix the setting or the mapping",
+        "wrong_iblock",
+        setup=True,
+    )
+
+
 def unknown_product(rt: Runtime, ref: ProductRef) -> Problem:
     """Why a product 1C named was not found, in words; held when the mappings are at fault, not the item."""
     how, value = ref
     iblock_id = product_iblock(rt)
+    wrong = wrong_iblock(rt, iblock_id)
+    if wrong is not None:
+        return wrong
     if how == "sku" and article_field(rt) is None:
         code = rt.mappings.products.article_property
         return Problem(
