@@ -128,3 +128,15 @@ def test_a_wrong_iblock_holds_the_update_until_it_is_fixed(env: UpdatesEnv, shop
     env.run_jobs()
     assert shop.amount(101, 1) == 3
     assert deadletters.list_failed(env.redis) == []
+
+
+def test_a_letter_goes_when_newer_values_replaced_everything_it_held(env: UpdatesEnv, shop: Any) -> None:
+    env.push("stock", north(5, "2026-12-01T10:00:00Z"))
+    env.run_jobs()
+    assert len(deadletters.list_failed(env.redis)) == 1
+    touch(env.rt.settings.mappings_dir / "catalog.toml", FIXED)  # fixed, and 1C sends again before any retry
+    env.push("stock", north(6, "2026-12-01T11:00:00Z"))
+    env.run_jobs()
+    assert shop.amount(101, 2) == 6
+    assert deadletters.list_failed(env.redis) == []
+    assert env.redis.hlen(holds.held_key("stock")) == 0

@@ -123,6 +123,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
             return f"continued; {_summary(total)}"
         if finish_pending(rt.redis, marker, token):
+            holds.tidy(rt.redis, kind)
             summary = _summary(total)
             log.info("%s flush: %s", kind, summary)
             return summary

@@ -206,6 +206,29 @@ def _seq(held_value: str) -> int | None:
         return None
 
 
+def tidy(redis: Redis, kind: str) -> int:
+    """Remove the dead letters whose held updates are all gone (newer values replaced them); how many.
+
+    Run by the flush once it is done, so ``bridge failed list`` never shows a reason nothing waits for.
+    """
+    letters_key = keys.UPDATES_HELD_LETTERS.format(kind=kind)
+    letters = {as_text(d): as_text(j) for d, j in redis.hgetall(letters_key).items()}
+    if not letters:
+        return 0
+    waiting = {as_text(v).split("|", 1)[0] for _, v in redis.hscan_iter(held_key(kind), count=1000)}
+    registry = FailedJobRegistry(hold_work(kind, "").queue, connection=redis)
+    removed = 0
+    for reason_digest, job_id in letters.items():
+        if reason_digest in waiting:
+            continue
+        if redis.zscore(registry.key, job_id) is not None:  # a letter being retried is left to its job
+            registry.remove(job_id, delete_job=True)
+            removed += 1
+        redis.hdel(letters_key, reason_digest)
+        redis.hdel(keys.UPDATES_HELD_REASONS.format(kind=kind), reason_digest)
+    return removed
+
+
 def counts(redis: Redis, kinds: Sequence[str]) -> dict[str, int]:
     """Held entries per kind (only kinds with some)."""
     pipe = redis.pipeline(transaction=False)
