@@ -42,15 +42,15 @@ log = logging.getLogger("bridge.updates.holds")
 RELEASE_TIMEOUT = 600
 
 # KEYS[1] pending hash, KEYS[2] held hash. ARGV: (key, token read, digest) triples. Moves each entry that still
-# holds the value the flush read; returns how many moved.
+# holds the value the flush read; returns the positions (1-based triples) of those moved.
 _HOLD = """
-local moved = 0
+local moved = {}
 for i = 1, #ARGV, 3 do
   local key = ARGV[i]
   if redis.call('HGET', KEYS[1], key) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[1], key)
     redis.call('HSET', KEYS[2], key, ARGV[i + 2] .. '|' .. ARGV[i + 1])
-    moved = moved + 1
+    moved[#moved + 1] = (i + 2) / 3
   end
 end
 return moved
@@ -103,10 +103,8 @@ def hold(redis: Redis, kind: str, held: Sequence[tuple[Entry, str, str]]) -> lis
     args: list[str] = []
     for entry, reason, _ in held:
         args.extend((entry.field, entry.token, digest(reason)))
-    script(keys=[pending_key(kind), held_key(kind)], args=args)
-    # Which ones moved: those no longer pending with the token read (one HMGET).
-    now = redis.hmget(pending_key(kind), [entry.field for entry, _, _ in held])
-    moved = [h for h, value in zip(held, now, strict=True) if value is None or as_text(value) != h[0].token]
+    positions = script(keys=[pending_key(kind), held_key(kind)], args=args)
+    moved = [held[int(n) - 1] for n in positions]  # a value that changed meanwhile stays pending, for the next round
     for d in sorted({digest(reason) for _, reason, _ in moved}):
         reason, why = reasons[d]
         file_letter(redis, kind, d, reason)
