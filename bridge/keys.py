@@ -93,3 +93,11 @@ SALE_HELD_STATUS = PREFIX + "exchange:sale:held-status:"  # prefix of the (unuse
 SALE_IMPORT_PENDING = PREFIX + "exchange:sale-import:pending:{entity}"  # str: marker of a documents import's job
 # Order jobs one running job took off the queue to fetch their orders with its own (bridge.orders.claims).
 ORDER_CLAIMS = PREFIX + "order:claims"  # zset: RQ job id → unix time the claim expires unless renewed
+# Updates held back by the bridge's own setup (an unmapped store, price type or status; a missing article
+# property): kept, not dropped, until a person fixes the mappings and retries the dead letter filed for them.
+UPDATES_HELD = PREFIX + "held:{kind}"  # hash: item key (JSON) → "<reason digest>|<ts>|<seq>|<value JSON>"
+UPDATES_HELD_REASONS = PREFIX + "held:{kind}:reasons"  # hash: reason digest → JSON {reason, class}
+UPDATES_HELD_LETTERS = PREFIX + "held:{kind}:letters"  # hash: reason digest → id of its dead letter
+# What became of each push or exchange file (GET /1c/batches/{batch}); both expire after BATCH_TTL.
+BATCH = PREFIX + "batch:{batch}"  # hash: accepted, applied, unchanged, superseded, held, dropped, held:<class>, …
+BATCH_OF_SEQ = PREFIX + "batch:seq:{seq}"  # str: the batch whose items were staged with this sequence number

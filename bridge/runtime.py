@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rq import Queue
 
     from bridge.mappings import Mappings
+    from bridge.mappings.reload import LiveMappings
     from bridge.onec.circuit import Circuit
     from bridge.onec.client import OnecClient
     from bridge.ops.telemetry import Telemetry
@@ -46,10 +47,21 @@ class Runtime:
         return cls(settings=settings, redis=redis)
 
     @cached_property
-    def mappings(self) -> Mappings:
-        from bridge.mappings import load_mappings
+    def live_mappings(self) -> LiveMappings:
+        """The mapping files, read again when they change (``bridge.mappings.reload``)."""
+        from bridge.mappings.reload import LiveMappings
 
-        return load_mappings(self.settings.mappings_dir)
+        return LiveMappings(self.settings.mappings_dir)
+
+    @property
+    def mappings(self) -> Mappings:
+        """The current mappings: an edited file is seen within a second, by every process, without a restart."""
+        fixed = self.__dict__.get("_fixed_mappings")
+        return fixed if fixed is not None else self.live_mappings.get()
+
+    @mappings.setter
+    def mappings(self, value: Mappings) -> None:  # tests pin their own
+        self.__dict__["_fixed_mappings"] = value
 
     @cached_property
     def shop(self) -> ShopClient:
@@ -110,8 +122,9 @@ class Runtime:
         """A copy for a forked child: same settings, Redis pool (redis-py resets it per pid) and mappings,
         but no HTTP client of the parent's."""
         child = Runtime(self.settings, self.redis)
-        if "mappings" in self.__dict__:
-            child.__dict__["mappings"] = self.__dict__["mappings"]
+        for name in ("live_mappings", "_fixed_mappings"):
+            if name in self.__dict__:
+                child.__dict__[name] = self.__dict__[name]
         return child
 
     def queue(self, name: str) -> Queue:

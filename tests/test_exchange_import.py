@@ -21,7 +21,7 @@ from bridge.exchange import catalog_import
 from bridge.exchange.catalog_import import ImportCounts, apply_file, normalise_currency, seen_key, vat_rate
 from bridge.exchange.model import FileKind, Group, Header, Offer, Price, PriceType, Product, Record, Warehouse
 from bridge.runtime import Runtime
-from bridge.updates import pending
+from bridge.updates import batches, pending
 from bridge.updates.kinds import KINDS, UpdateKind
 from bridge.updates.outcomes import Outcomes
 from tests.updates_env import UpdatesEnv, close_env, make_env, write_mappings
@@ -449,13 +449,23 @@ def test_prices_and_stock_arrive_in_the_shop_and_a_re_export_writes_nothing(env:
     assert [m for m, _ in shop.commands] == ["catalog.price.update"]  # ids cached: one write, no lookup
 
 
+def test_an_exchange_file_is_a_batch_that_tells_what_became_of_its_items(env: UpdatesEnv, shop: Any) -> None:
+    files = offers_file({"chair": ("10.50", "8"), "desk": ("20", "15")}, {"chair": "4", "desk": "0"})
+    run(env, files)
+    env.run_jobs()
+    shown = batches.read(env.redis, "s1-1")
+    assert shown is not None and shown["accepted"] > 0
+    assert shown["waiting"] == 0 and shown["applied"] == shown["accepted"]
+    assert shown["held"]["count"] == shown["dropped"]["count"] == 0
+
+
 def test_the_inbox_split_goes_through_stage_items(env: UpdatesEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, int, str]] = []
     real = pending.stage_items
 
-    def spy(redis: Redis, kind: str, items: Any, stamps: Any, *, batch: str) -> pending.Staged:
+    def spy(redis: Redis, kind: str, items: Any, stamps: Any, *, batch: str, **more: Any) -> pending.Staged:
         calls.append((kind, len(items), batch))
-        return real(redis, kind, items, stamps, batch=batch)
+        return real(redis, kind, items, stamps, batch=batch, **more)
 
     monkeypatch.setattr(pending, "stage_items", spy)
     answer = env.push("stock", [{"xml_id": "chair", "store_id": 1, "amount": 3}])

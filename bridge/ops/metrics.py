@@ -66,6 +66,11 @@ SPECS: dict[str, Spec] = {
     "bridge_exchange_files": Spec("counter", "Files 1C began uploading in its exchange, by type.", ("type",)),
     "bridge_exchange_bytes": Spec("counter", "Bytes 1C uploaded in its exchange, by type.", ("type",)),
     "bridge_exchange_imports": Spec("counter", "Imports of 1C exchange files, by outcome.", ("outcome",)),
+    "bridge_update_problems": Spec(
+        "counter",
+        "Updates from 1C not applied: refused at the intake, dropped or held, by kind, outcome and reason class.",
+        ("kind", "outcome", "reason"),
+    ),
 }
 
 

@@ -230,12 +230,33 @@ async def record_async(
         log.warning("could not record %s %s in the sync log: %s", entry.peer, entry.operation, type(exc).__name__)
 
 
-async def inbound_push(redis: Any, *, kind: str, accepted: int, batch: str, max_entries: int = 100_000) -> None:
-    """1C pushed ``accepted`` items to ``/1c/<kind>``: the items counter and one sync-log entry, one round trip."""
+async def inbound_push(
+    redis: Any,
+    *,
+    kind: str,
+    accepted: int,
+    batch: str,
+    max_entries: int = 100_000,
+    also: Callable[[Any], None] | None = None,
+) -> None:
+    """1C pushed ``accepted`` items to ``/1c/<kind>``: the items counter and one sync-log entry, one round trip
+    (with whatever ``also`` queues on the same pipeline)."""
     entry = Entry("1c", f"push.{kind}", "accepted", detail=f"{accepted} items, batch {batch}")
+
+    def counters(pipe: Any) -> None:
+        metrics.inc(pipe, "bridge_onec_items", (kind,), accepted)
+        if also is not None:
+            also(pipe)
+
+    await record_async(redis, entry, max_entries=max_entries, counters=counters)
+
+
+async def inbound_refused(redis: Any, *, kind: str, status: int, error: str, message: str, max_entries: int) -> None:
+    """A push to ``/1c/<kind>`` was refused (400, 413, 415): one sync-log entry and the problems counter."""
+    entry = Entry("1c", f"push.{kind}", "refused", error=f"{status} {error}: {message}")
     await record_async(
         redis,
         entry,
         max_entries=max_entries,
-        counters=lambda pipe: metrics.inc(pipe, "bridge_onec_items", (kind,), accepted),
+        counters=lambda pipe: metrics.inc(pipe, "bridge_update_problems", (kind, "refused", error)),
     )

@@ -26,7 +26,7 @@ from rq.registry import FailedJobRegistry
 from rq.results import Result
 
 from bridge.queue import CRASH_RETRY, QUEUES
-from bridge.queue.work import ORDER_JOB, JobId, current_function, job_kind_of
+from bridge.queue.work import HOLD_JOB, ORDER_JOB, JobId, current_function, job_kind_of
 
 RESTART_KWARGS = ("attempt", "first_seen")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt))(?:: ?(.*))?$")
@@ -76,8 +76,13 @@ def _order(job: Job) -> tuple[str, str, str]:
     return "order", order_id, f"order {order_id} ({action})"
 
 
+def _held(job: Job) -> tuple[str, str, str]:
+    kind = str(job.args[0])
+    return "updates", kind, f"{kind} updates held until the mappings are fixed"
+
+
 # How to name the work of a job, by its job kind; other jobs get a generic description.
-DESCRIBERS: dict[str, Callable[[Job], tuple[str, str, str]]] = {ORDER_JOB.name: _order}
+DESCRIBERS: dict[str, Callable[[Job], tuple[str, str, str]]] = {ORDER_JOB.name: _order, HOLD_JOB.name: _held}
 
 
 def describe(job: Job) -> tuple[str | None, str | None, str]:

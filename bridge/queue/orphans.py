@@ -83,7 +83,7 @@ class OrphanSweep:
         live_ids, failed_ids = job_ids_by_fate(redis)
         served, dead = _served(live_ids), _served(failed_ids)
         orphaned: set[tuple[JobKind, str]] = set()
-        for kind in JOB_KINDS:
+        for kind in (k for k in JOB_KINDS if k.swept):
             for key in _texts(redis.scan_iter(match=kind.marker_prefix + "*", count=1000)):
                 entity = key.removeprefix(kind.marker_prefix)
                 work = JobId(kind.name, JobId.safe(entity))

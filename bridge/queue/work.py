@@ -28,6 +28,7 @@ SYNC_ORDER = "bridge.orders.job.sync_order"
 FLUSH = "bridge.updates.flush.flush"
 IMPORT_EXCHANGE_FILE = "bridge.exchange.importing.import_file"
 FLUSH_ACTION = "flush"  # a flush has one action: send whatever is pending
+RELEASE = "bridge.updates.holds.release"  # held updates sent on once a person fixed the mappings
 
 # Paths that jobs stored by earlier releases name → the function each stands for now.
 LEGACY_FUNCTIONS = {
@@ -145,6 +146,7 @@ class JobKind:
     func: str
     marker_prefix: str
     with_action: bool
+    swept: bool = True  # its markers are looked after by the orphan sweep (a job kind without markers: False)
 
     def marker(self, entity: str) -> str:
         return self.marker_prefix + entity
@@ -164,7 +166,10 @@ IMPORT_SALE_FILE = "bridge.exchange.sale.importing.import_documents"
 SALE_IMPORT_JOB = JobKind(
     "saleimport", SHOP_QUEUE, IMPORT_SALE_FILE, keys.SALE_IMPORT_PENDING.format(entity=""), with_action=False
 )
-JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB, SALE_IMPORT_JOB)
+# Held updates of one kind and reason: filed straight as a dead letter, run when a person retries it (no marker:
+# ``bridge.updates.holds`` keeps one letter per reason itself).
+HOLD_JOB = JobKind("hold", SHOP_QUEUE, RELEASE, keys.UPDATES_HELD_LETTERS, with_action=True, swept=False)
+JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB, SALE_IMPORT_JOB, HOLD_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
 
 
@@ -197,3 +202,17 @@ def exchange_import_work(entity: str) -> Work:
 def sale_import_work(entity: str) -> Work:
     """The import of one uploaded file of 1C's order documents (entity: ``<session id>_<file id>``)."""
     return SALE_IMPORT_JOB.work(entity, "import")
+
+
+def hold_work(kind: str, reason_digest: str) -> Work:
+    """Sending on the updates of ``kind`` held for one reason (its digest): one dead letter per reason, so the
+    entity in its id names both."""
+    return Work(
+        HOLD_JOB.queue,
+        HOLD_JOB.func,
+        (kind, reason_digest),
+        HOLD_JOB.marker_prefix.format(kind=kind),
+        reason_digest,
+        HOLD_JOB.name,
+        f"{kind}_{reason_digest}",
+    )

@@ -22,8 +22,10 @@ from typing import Any
 from bridge import keys
 from bridge.errors import PermanentError
 from bridge.runtime import Runtime
+from bridge.shop.errors import ShopError
 from bridge.shop.lists import ListCommand, chunked, run_lists
 from bridge.texts import as_text
+from bridge.updates.outcomes import Problem
 
 PRODUCT_TTL = 24 * 3600
 STORES_TTL = 300
@@ -181,15 +183,43 @@ def find_records(
     return found
 
 
-def unknown_product(rt: Runtime, ref: ProductRef) -> str:
-    """Why a product 1C named was not found, in words."""
+def wrong_iblock(rt: Runtime, iblock_id: int) -> Problem | None:
+    """The iblock the setting or the mappings name is no catalog of the shop: every lookup in it fails."""
+    if rt.settings.shop_iblock_id is None and rt.mappings.products.iblock_id is None:
+        return None  # found in catalog.catalog.list: a catalog by definition
+    try:
+        known = sorted(int(row["iblockId"]) for row in catalogs(rt))
+    except (ShopError, KeyError, TypeError, ValueError):
+        return None  # cannot tell: the item's own words follow
+    if not known or iblock_id in known:
+        return None
+    return Problem(
+        f"iblock {iblock_id}, named by BRIDGE_SHOP_IBLOCK_ID or iblock_id in catalog.toml, is not a catalog of the "
+        f"shop (catalog.catalog.list names {', '.join(map(str, known))}); fix the setting or the mapping",
+        "wrong_iblock",
+        setup=True,
+    )
+
+
+def unknown_product(rt: Runtime, ref: ProductRef) -> Problem:
+    """Why a product 1C named was not found, in words; held when the mappings are at fault, not the item."""
     how, value = ref
     iblock_id = product_iblock(rt)
-    if how == "xml":
-        return f"no product with xmlId {value!r} in the shop's catalog (iblock {iblock_id})"
+    wrong = wrong_iblock(rt, iblock_id)
+    if wrong is not None:
+        return wrong
     if how == "sku" and article_field(rt) is None:
         code = rt.mappings.products.article_property
-        return f"the shop's catalog (iblock {iblock_id}) has no article property {code!r} to find {value!r} by"
+        return Problem(
+            f"the shop's catalog (iblock {iblock_id}) has no article property {code!r} to find products by "
+            "article; set article_property under [products] in catalog.toml to the property's code",
+            "missing_article_property",
+            setup=True,
+        )
+    if how == "xml":
+        return Problem(f"no product with xmlId {value!r} in the shop's catalog (iblock {iblock_id})", "unknown_product")
     if how == "sku":
-        return f"no product with article {value!r} in the shop's catalog (iblock {iblock_id})"
-    return f"product {value} does not exist in the shop"
+        return Problem(
+            f"no product with article {value!r} in the shop's catalog (iblock {iblock_id})", "unknown_product"
+        )
+    return Problem(f"product {value} does not exist in the shop", "unknown_product")

@@ -37,7 +37,7 @@ from bridge.queue.markers import finish_pending, read_pending
 from bridge.queue.retry import give_up, schedule_retry
 from bridge.queue.work import FLUSH_JOB, flush_work
 from bridge.runtime import Runtime
-from bridge.updates import inbox, pending
+from bridge.updates import accounting, holds, inbox, pending
 from bridge.updates.kinds import KINDS
 from bridge.updates.outcomes import Outcomes
 from bridge.updates.pending import Entry
@@ -123,6 +123,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
             return f"continued; {_summary(total)}"
         if finish_pending(rt.redis, marker, token):
+            holds.tidy(rt.redis, kind)
             summary = _summary(total)
             log.info("%s flush: %s", kind, summary)
             return summary
@@ -158,13 +159,15 @@ def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outco
         if entry.ts is not None and entry.applied_ts is not None and entry.ts < entry.applied_ts:
             outcomes.supersede([entry])  # older than what the shop already has
         elif entry.unchanged:
-            outcomes.apply([entry])  # the shop already has exactly this
+            outcomes.keep_unchanged([entry])  # the shop already has exactly this
         else:
             todo.append(entry)
     try:
         KINDS[kind].apply(rt, todo, outcomes)
     finally:
         pending.settle(rt.redis, kind, outcomes.settled())  # what is settled stays settled, even on a raise
+        outcomes.held = holds.hold(rt.redis, kind, outcomes.held)
+        accounting.account(rt, kind, outcomes)
     return outcomes
 
 
@@ -176,6 +179,7 @@ def _continue(rt: Runtime, kind: str) -> None:
 
 def _summary(total: Outcomes) -> str:
     return (
-        f"{len(total.applied)} applied with {total.written} writes, {len(total.dropped)} dropped, "
-        f"{len(total.superseded)} superseded, {len(total.waiting)} waiting"
+        f"{len(total.applied)} applied with {total.written} writes, {len(total.unchanged)} unchanged, "
+        f"{len(total.dropped)} dropped, {len(total.held)} held, {len(total.superseded)} superseded, "
+        f"{len(total.waiting)} waiting"
     )

@@ -66,7 +66,7 @@ def _split_one(redis: Redis, kind: str, batch: str, text: str) -> None:
     # Bodies are split strictly in order and each takes a fresh number (``stage_items``), so the entries'
     # numbers keep the order in which their bodies were accepted (a body split again after a crash gets a
     # newer one).
-    staged = pending.stage_items(redis, kind, accepted.items, accepted.stamps, batch=batch)
+    staged = pending.stage_items(redis, kind, accepted.items, accepted.stamps, batch=batch, count_accepted=False)
     log.info(
         "1C %s batch %s: %d items, %d keys pending, %d older than known dropped",
         kind, batch, staged.items, staged.pending, staged.stale,

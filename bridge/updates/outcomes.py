@@ -1,11 +1,16 @@
 """What became of each pending update in one round of a flush, and the report of the ones given up.
 
-Every entry ends in exactly one of four places:
+Every entry ends in exactly one of these places:
 
 - ``applied``: the shop now holds the value (written, or found already there); recorded as applied.
-- ``dropped``: it can never be applied as it stands (unknown product, store, price type, order or status;
-  the shop refused the value). It leaves the pending set and is *reported*: a warning in plain words on the
-  ``bridge.updates.flush`` logger with structured ``extra_fields``, which the sync log and metrics read.
+  ``unchanged`` is the same, for a value the bridge had already applied (nothing was sent).
+- ``dropped``: it can never be applied as it stands (unknown product, store id or order; the shop refused
+  the value). It leaves the pending set and is *reported*: a warning in plain words on the
+  ``bridge.updates.flush`` logger, and (by the flush, once per round and reason class) the sync log and the
+  metrics.
+- ``held``: it cannot be applied because of the bridge's own setup (an unmapped store, price type or status,
+  a missing article property). It moves to the held store (``bridge.updates.holds``) until a person fixes
+  the mappings and retries the dead letter filed for it: a configuration mistake must not lose data.
 - ``superseded``: another entry for the same shop key is newer; it leaves silently.
 - ``waiting``: a transient failure (shop down, rate limit, paused method); it stays pending and the flush
   comes back later.
@@ -27,11 +32,24 @@ from bridge.updates.pending import Entry
 log = logging.getLogger("bridge.updates.flush")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why an entry cannot be applied: the words, their class, and whether it is the bridge's setup (held)."""
+
+    reason: str
+    why: str
+    setup: bool = False  # True: a mapping or the shop's setup is wrong; the entry is held, not dropped
+
+
 @dataclass
 class Outcomes:
     kind: str
     applied: list[Entry] = field(default_factory=list)
     dropped: list[tuple[Entry, str]] = field(default_factory=list)
+    held: list[tuple[Entry, str, str]] = field(default_factory=list)  # (entry, reason, reason class)
+    unchanged: list[Entry] = field(default_factory=list)
+    # Reason class of each dropped entry's reason, by the entry's field (labels for metrics and batch tallies).
+    drop_classes: dict[str, str] = field(default_factory=dict)
     superseded: list[Entry] = field(default_factory=list)
     waiting: list[tuple[Entry, TransientError]] = field(default_factory=list)
     fatal: PermanentError | None = None
@@ -40,10 +58,26 @@ class Outcomes:
     def apply(self, entries: Iterable[Entry]) -> None:
         self.applied.extend(entries)
 
-    def drop(self, entries: Iterable[Entry], reason: str, **details: Any) -> None:
+    def drop(self, entries: Iterable[Entry], reason: str, *, why: str = "refused_by_shop", **details: Any) -> None:
+        """Give the entries up for good; ``why`` is the reason's class (a metric label, a batch tally key)."""
         for entry in entries:
             self.dropped.append((entry, reason))
-            report(self.kind, entry, reason, **details)
+            self.drop_classes[entry.field] = why
+            report(self.kind, entry, reason, why=why, **details)
+
+    def hold(self, entries: Iterable[Entry], reason: str, *, why: str) -> None:
+        """Keep the entries until the mappings are fixed: ``reason`` says what to fix, ``why`` is its class."""
+        self.held.extend((entry, reason, why) for entry in entries)
+
+    def refuse(self, entries: Iterable[Entry], problem: Problem) -> None:
+        """Hold or drop, as the problem says."""
+        if problem.setup:
+            self.hold(entries, problem.reason, why=problem.why)
+        else:
+            self.drop(entries, problem.reason, why=problem.why)
+
+    def keep_unchanged(self, entries: Iterable[Entry]) -> None:
+        self.unchanged.extend(entries)
 
     def supersede(self, entries: Iterable[Entry]) -> None:
         self.superseded.extend(entries)
@@ -54,6 +88,7 @@ class Outcomes:
     def settled(self) -> Iterator[tuple[Entry, bool]]:
         """(entry, applied?) for every entry that leaves the pending set."""
         yield from ((entry, True) for entry in self.applied)
+        yield from ((entry, True) for entry in self.unchanged)
         yield from ((entry, False) for entry, _ in self.dropped)
         yield from ((entry, False) for entry in self.superseded)
 
@@ -65,6 +100,9 @@ class Outcomes:
     def merge(self, other: Outcomes) -> None:
         self.applied.extend(other.applied)
         self.dropped.extend(other.dropped)
+        self.drop_classes.update(other.drop_classes)
+        self.held.extend(other.held)
+        self.unchanged.extend(other.unchanged)
         self.superseded.extend(other.superseded)
         self.waiting.extend(other.waiting)
         self.fatal = self.fatal or other.fatal

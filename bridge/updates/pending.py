@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,24 +47,40 @@ if TYPE_CHECKING:  # the kinds import this module
 CHUNK = 1000
 APPLIED_GENERATION = 7 * 24 * 3600  # seconds; see the module's docstring
 
-# KEYS[1] pending hash, KEYS[2] and KEYS[3] the current and previous applied hashes. ARGV[1] seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one
-# string: packing thousands of separate arguments costs more than the work; JSON escapes tabs and newlines,
-# so they cannot occur inside a key or value). Returns how many items were dropped as older than what is
-# pending or applied for their key.
+# KEYS[1] pending hash, KEYS[2] and KEYS[3] the current and previous applied hashes, KEYS[4] held hash. ARGV[1]
+# seq, ARGV[2] lines of "key<TAB>ts<TAB>value" (one string: packing thousands of separate arguments costs more
+# than the work; JSON escapes tabs and newlines, so they cannot occur inside a key or value). Returns {stale,
+# replaced, released}: how many items were dropped as older than what is pending, held or applied for their
+# key, and the sequence numbers (seq, count, ...) of the pending and of the held values the new ones replaced.
 _STAGE = """
 local stale = 0
+local replaced = {}
+local released = {}
+local has_held = redis.call('EXISTS', KEYS[4]) == 1
 local function stamp(stored)
   return tonumber(string.match(stored, '^([^|]*)|'))
+end
+local function seq_of(stored)
+  return string.match(stored, '^[^|]*|([^|]*)|')
+end
+local function note(tally, seq)
+  if seq then tally[seq] = (tally[seq] or 0) + 1 end
 end
 for line in string.gmatch(ARGV[2], '[^\\n]+') do
   local key, ts, value = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
   local keep = true
+  local pending = redis.call('HGET', KEYS[1], key)
+  local held = nil
+  if has_held then
+    held = redis.call('HGET', KEYS[4], key)
+    if held then held = string.match(held, '^[^|]*|(.*)$') end
+  end
   if ts ~= '' then
-    -- A pending value with a ts is never older than the applied one, so the applied one is read only
-    -- when nothing stamped is pending.
+    -- A pending or held value with a ts is never older than the applied one, so the applied one is read
+    -- only when nothing stamped is pending or held.
     local other = nil
-    local pending = redis.call('HGET', KEYS[1], key)
     if pending then other = stamp(pending) end
+    if other == nil and held then other = stamp(held) end
     if other == nil then
       local applied = redis.call('HGET', KEYS[2], key) or redis.call('HGET', KEYS[3], key)
       if applied then other = stamp(applied) end
@@ -71,12 +88,25 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
     keep = other == nil or tonumber(ts) >= other
   end
   if keep then
+    if pending then note(replaced, seq_of(pending)) end
+    if held then
+      note(released, seq_of(held))
+      redis.call('HDEL', KEYS[4], key)
+    end
     redis.call('HSET', KEYS[1], key, ts .. '|' .. ARGV[1] .. '|' .. value)
   else
     stale = stale + 1
   end
 end
-return stale
+local function flat(tally)
+  local out = {}
+  for seq, n in pairs(tally) do
+    out[#out + 1] = seq
+    out[#out + 1] = n
+  end
+  return out
+end
+return {stale, flat(replaced), flat(released)}
 """
 
 # KEYS[1] pending hash, KEYS[2] the current applied hash. ARGV: (key, token read, applied value or '') triples.
@@ -173,7 +203,13 @@ class Staged:
 
 
 def stage_items(
-    redis: Redis, kind: str, items: Sequence[dict[str, Any]], stamps: Sequence[int | None], *, batch: str
+    redis: Redis,
+    kind: str,
+    items: Sequence[dict[str, Any]],
+    stamps: Sequence[int | None],
+    *,
+    batch: str,
+    count_accepted: bool = True,
 ) -> Staged:
     """The one way into the coalescing store: items of ``kind`` (already valid) become its pending entries.
 
@@ -181,25 +217,49 @@ def stage_items(
     (``bridge.updates.inbox``) and the CommerceML exchange (``bridge.exchange.catalog_import``), so the
     latest value per key wins whichever intake sent it. ``stamps`` are the items' ``ts`` in microseconds
     (None when 1C sent none); ``batch`` names the push or exchange file the items came from. The caller
-    queues the kind's flush (the inbox is split by the flush itself).
+    queues the kind's flush (the inbox is split by the flush itself). What the items became is counted under
+    ``batch`` (``bridge.updates.batches``; ``count_accepted=False`` when the intake counted them already).
     """
+    from bridge.updates import batches
     from bridge.updates.kinds import KINDS  # the kinds import this module
 
     staged = latest_entries(KINDS[kind], items, stamps)
     # A fresh number, taken now: the entries' numbers keep the order in which they were staged.
     seq = int(redis.incr(keys.SEQUENCE))
-    stale = stage(redis, kind, staged, seq)
+    stale, replaced, released = stage(redis, kind, staged, seq)
+    tally = batches.Tally()
+    for old_seq, amount in replaced.items():
+        tally.settle(old_seq, "superseded", amount)
+    for old_seq, amount in released.items():  # a held value a newer one replaced: no longer held
+        tally.settle(old_seq, "superseded", amount)
+        tally.add(old_seq, "held", -amount)
+    pipe = redis.pipeline(transaction=False)
+    batches.note_staged(
+        pipe, batch, seq, accepted=len(items) if count_accepted else None, superseded=len(items) - len(staged) + stale
+    )
+    pipe.execute()
+    tally.write(redis)
     return Staged(items=len(items), keys=len(staged), stale=stale)
 
 
-def stage(redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int) -> int:
-    """Write the entries as pending, chunk by chunk. Returns how many were dropped as stale."""
+def stage(
+    redis: Redis, kind: str, staged: Sequence[tuple[str, str, str]], seq: int
+) -> tuple[int, dict[int, int], dict[int, int]]:
+    """Write the entries as pending, chunk by chunk: how many were dropped as stale, and the numbers (seq →
+    count) of the pending and of the held values that newer ones replaced."""
     script = redis.register_script(_STAGE)
     stale = 0
+    replaced: Counter[int] = Counter()
+    released: Counter[int] = Counter()
+    held = keys.UPDATES_HELD.format(kind=kind)
     for start in range(0, len(staged), CHUNK):
         lines = "\n".join(f"{key}\t{ts}\t{value}" for key, ts, value in staged[start : start + CHUNK])
-        stale += int(script(keys=[pending_key(kind), *applied_keys(kind)], args=[seq, lines]))
-    return stale
+        answer = script(keys=[pending_key(kind), *applied_keys(kind), held], args=[seq, lines])
+        stale += int(answer[0])
+        for tally, flat in ((replaced, answer[1]), (released, answer[2])):
+            for i in range(0, len(flat), 2):
+                tally[int(flat[i])] += int(flat[i + 1])
+    return stale, dict(replaced), dict(released)
 
 
 # --- the flush side -------------------------------------------------------------------------------------

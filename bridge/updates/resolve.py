@@ -14,12 +14,12 @@ from typing import Literal
 from bridge import keys
 from bridge.runtime import Runtime
 from bridge.updates.catalog import find_products, unknown_product
-from bridge.updates.outcomes import Outcomes
+from bridge.updates.outcomes import Outcomes, Problem
 from bridge.updates.pending import Entry
 
 Pair = tuple[int, int]  # (product id, store id or price type id)
-# An entry → its group id, or the reason (in words) why it has none.
-GroupOf = Callable[[Entry], "int | str"]
+# An entry → its group id, or the problem (in words, with its class) why it has none.
+GroupOf = Callable[[Entry], "int | Problem"]
 
 
 def mapped(table: Mapping[str, int], name: str) -> int | None:
@@ -65,12 +65,12 @@ def mapped_or_xml_id(
 
 
 def resolve(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes, group_of: GroupOf) -> dict[Pair, Entry]:
-    """The newest entry per (product id, group id); the others are dropped, reported or superseded."""
+    """The newest entry per (product id, group id); the others are dropped, held or superseded."""
     grouped: list[tuple[Entry, int]] = []
     for entry in entries:
         group = group_of(entry)
-        if isinstance(group, str):
-            outcomes.drop([entry], group)
+        if isinstance(group, Problem):
+            outcomes.refuse([entry], group)
         else:
             grouped.append((entry, group))
     products = find_products(rt, {(e.key[0], e.key[1]) for e, _ in grouped})
@@ -79,7 +79,7 @@ def resolve(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes, group_of:
         ref = (entry.key[0], entry.key[1])
         product_id = products.get(ref)
         if product_id is None:
-            outcomes.drop([entry], unknown_product(rt, ref))
+            outcomes.refuse([entry], unknown_product(rt, ref))
             continue
         pair = (product_id, group)
         known = winners.get(pair)

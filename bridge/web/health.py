@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,10 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bridge import keys
 from bridge.ops import status
+from bridge.texts import as_text
+from bridge.updates.kinds import KINDS
 
 READY_TIMEOUT = 5.0
 
@@ -39,7 +43,31 @@ async def readiness(redis: Any) -> dict[str, Any]:
         "paused_until": datetime.fromtimestamp(paused_until, UTC).isoformat() if paused_until else None,
     }
     # Open alert incidents (bridge.ops.alerts): what the people on call have been told about.
-    return {"redis": "ok", "queues": queues, "onec": onec, "shop": shop, "alerts": snapshot.alerts}
+    return {
+        "redis": "ok",
+        "queues": queues,
+        "onec": onec,
+        "shop": shop,
+        "alerts": snapshot.alerts,
+        "held": await held_updates(redis),
+    }
+
+
+async def held_updates(redis: Any) -> dict[str, Any]:
+    """Updates held until the mappings are fixed, per kind with their reasons (``bridge.updates.holds``)."""
+    kinds = list(KINDS)
+    pipe = redis.pipeline(transaction=False)
+    for kind in kinds:
+        pipe.hlen(keys.UPDATES_HELD.format(kind=kind))
+        pipe.hvals(keys.UPDATES_HELD_REASONS.format(kind=kind))
+    answers = await pipe.execute()
+    held: dict[str, Any] = {}
+    for i, kind in enumerate(kinds):
+        count, reasons = int(answers[2 * i]), answers[2 * i + 1]
+        if count:
+            words = sorted(json.loads(as_text(r)).get("reason", "") for r in reasons)
+            held[kind] = {"count": count, "reasons": words}
+    return held
 
 
 async def readyz(request: Request) -> JSONResponse:

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from bridge.ops import telemetry
 from bridge.queue.work import flush_work
+from bridge.updates import batches
 from bridge.updates.intake.fast import items_if_valid
 from bridge.updates.intake.staging import StagedBody
 from bridge.updates.intake.validation import InvalidPayload, validate
@@ -48,9 +49,23 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
     async def receive(request: Request) -> Response:
         state = request.app.state
+
+        async def refused(status: int, error: str, message: str, **extra: object) -> Response:
+            """Refuse the push, and leave a trace in the sync log and the metrics (never raises)."""
+            shown = message if "details" not in extra else f"{message}: {_first_problem(extra['details'])}"
+            await telemetry.inbound_refused(
+                state.redis,
+                kind=kind,
+                status=status,
+                error=error,
+                message=shown,
+                max_entries=state.settings.sync_log_max,
+            )
+            return problem(status, error, message, **extra)
+
         media, charset = media_type(request)
         if media not in JSON_TYPES:
-            return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
+            return await refused(415, "unsupported_media_type", f"send the body as application/json, not {media}")
         try:
             body = await read_body(request, state.settings.max_body_bytes)
             if _plain_utf8(body, charset):  # stored as it came, and checked without decoding it first
@@ -59,7 +74,7 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
                 text = decode_text(body, charset)
                 stored = text.encode("utf-8")
         except BodyError as exc:
-            return problem(exc.status, exc.error, exc.message)
+            return await refused(exc.status, exc.error, exc.message)
         try:
             async with StagedBody(state.redis, kind, stored) as staged:  # Redis stores it during the check
                 decoded = items_if_valid(update, body if text is None else text)
@@ -78,18 +93,23 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
             # on the inbox all the same and the sweep queues its flush, so recording it as accepted is true.
             await asyncio.gather(
                 state.enqueuer.enqueue_once_async(state.redis, work),
-                telemetry.inbound_push(  # items counter + sync log, one round trip; never raises
-                    state.redis, kind=kind, accepted=accepted, batch=batch, max_entries=state.settings.sync_log_max
+                telemetry.inbound_push(  # items counter + sync log + the batch's tally, one round trip; never raises
+                    state.redis,
+                    kind=kind,
+                    accepted=accepted,
+                    batch=batch,
+                    max_entries=state.settings.sync_log_max,
+                    also=lambda pipe: batches.note_accepted(pipe, batch, accepted),
                 ),
             )
         except BodyError as exc:
-            return problem(exc.status, exc.error, exc.message)
+            return await refused(exc.status, exc.error, exc.message)
         except InvalidPayload as exc:
             details = [{"path": p.path, "message": p.message} for p in exc.problems]
             message = (
                 f"the body does not match the schema of /1c/{kind} ({len(details)} problem(s)); nothing was accepted"
             )
-            return problem(400, "invalid_payload", message, details=details)
+            return await refused(400, "invalid_payload", message, details=details)
         except (RedisError, OSError) as exc:
             log.error("1C %s update not stored: Redis unavailable (%s)", kind, exc)
             return redis_down()
@@ -100,6 +120,12 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
     receive.__name__ = f"onec_{kind.replace('-', '_')}"
     return guarded(onec_pusher)(receive)
+
+
+def _first_problem(details: object) -> str:
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        return f"{details[0].get('path')}: {details[0].get('message')}"
+    return ""
 
 
 async def _free(items: list[object]) -> None:

@@ -63,6 +63,39 @@ COMMON_SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Batch": {
+        "type": "object",
+        "required": ["batch", "accepted", "applied", "unchanged", "superseded", "waiting", "held", "dropped"],
+        "properties": {
+            "batch": {"type": "string"},
+            "accepted": {"type": "integer", "description": "items the push or file brought"},
+            "applied": {"type": "integer", "description": "written to the shop, or found there already"},
+            "unchanged": {"type": "integer", "description": "equal to what the bridge had applied: not sent again"},
+            "superseded": {"type": "integer", "description": "lost to a newer value for the same key"},
+            "waiting": {"type": "integer", "description": "not yet sent (the shop's rate limit, a retry)"},
+            "held": {"$ref": "#/components/schemas/BatchProblems"},
+            "dropped": {"$ref": "#/components/schemas/BatchProblems"},
+        },
+    },
+    "BatchProblems": {
+        "type": "object",
+        "required": ["count", "reasons"],
+        "properties": {
+            "count": {"type": "integer"},
+            "reasons": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["class", "count", "example"],
+                    "properties": {
+                        "class": {"type": "string", "description": "such as unmapped_store, unknown_product"},
+                        "count": {"type": "integer"},
+                        "example": {"type": "string", "description": "one reason of this class, in words"},
+                    },
+                },
+            },
+        },
+    },
     "Accepted": {
         "type": "object",
         "required": ["accepted", "batch"],
@@ -140,6 +173,31 @@ def onec_paths() -> Paths:
                 },
             }
         }
+    paths["/1c/batches/{batch}"] = {
+        "get": {
+            "summary": "What became of one push or exchange file",
+            "description": "Counts of the batch's items: applied, unchanged, superseded by a newer value, waiting, "
+            "held until the mappings are fixed and dropped, the last two with a count and an example per reason. "
+            "Kept for 7 days.",
+            "security": [{"inboundBearer": []}, {"inboundApiKey": []}],
+            "parameters": [
+                {
+                    "name": "batch",
+                    "in": "path",
+                    "required": True,
+                    "description": "the batch of a 202, such as stock-17",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": {"description": "the batch's tallies", **_json(_ref("Batch"))},
+                "401": _problem("no token, or a wrong one"),
+                "403": _problem("the caller's address is not in BRIDGE_INBOUND_ALLOWED_IPS"),
+                "404": _problem("no such batch, or older than 7 days"),
+                "503": _problem("BRIDGE_INBOUND_TOKEN is not set, or Redis is unreachable"),
+            },
+        }
+    }
     return paths
 
 

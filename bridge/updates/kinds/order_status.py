@@ -74,7 +74,7 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         status_id = rt.mappings.shop_status(value) if how == "key" else value
         if status_id is None:
             reason = f"1C status {value!r} is not mapped to a shop status; add it under [statuses] in statuses.toml"
-            outcomes.drop([entry], reason)
+            outcomes.hold([entry], reason, why="unmapped_status")
         else:
             wanted.append((entry, status_id))
     if not wanted:
@@ -85,7 +85,7 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         ref = str(entry.key[0])
         order = orders.get(ref)
         if order is None:
-            outcomes.drop([entry], f"no order with accountNumber or id {ref!r} in the shop")
+            outcomes.drop([entry], f"no order with accountNumber or id {ref!r} in the shop", why="unknown_order")
             continue
         order_id = int(str(order["id"]))
         known = winners.get(order_id)

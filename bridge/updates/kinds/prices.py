@@ -34,7 +34,7 @@ from bridge.updates.intake.models import (
 )
 from bridge.updates.kinds.base import UpdateKind
 from bridge.updates.kinds.refs import describe_product_in, named_ref, product_ref, quote
-from bridge.updates.outcomes import Outcomes
+from bridge.updates.outcomes import Outcomes, Problem
 from bridge.updates.pending import Entry
 from bridge.updates.records import RecordKind, number, same, write_records
 from bridge.updates.resolve import mapped_or_xml_id, resolve
@@ -109,13 +109,15 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
     if not entries:
         return
 
-    def price_type_of(entry: Entry) -> int | str:
+    def price_type_of(entry: Entry) -> int | Problem:
         how, value = entry.key[2], entry.key[3]
         type_id = mapped_or_xml_id(rt, rt.mappings.price_types, "price_types", value) if how == "key" else int(value)
         if type_id is None:
-            return (
+            return Problem(
                 f"1C price type {value!r} is not mapped to a shop price type and no shop price type has it as "
-                "xmlId; add it under [price_types] in catalog.toml"
+                f'xmlId; add it under [price_types] in catalog.toml (e.g. "{value}" = <the catalogGroupId>)',
+                "unmapped_price_type",
+                setup=True,
             )
         return type_id
 

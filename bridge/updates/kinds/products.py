@@ -231,9 +231,11 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
     if not variants:
         return
     if catalog.offers is None:
-        outcomes.drop(
-            variants, f"the shop's product catalog (iblock {catalog.products}) has no SKU catalog for variants"
+        reason = (
+            f"the shop's product catalog (iblock {catalog.products}) has no SKU (trade offers) catalog for "
+            "variants; add one in the shop, or set iblock_id in catalog.toml to the catalog that has one"
         )
+        outcomes.hold(variants, reason, why="no_sku_catalog")
         return
     ready: list[Entry] = []
     for entry in variants:
@@ -246,7 +248,11 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
                 [entry], TransientError(f"the variant's product {parent!r} is not written yet", cause=Cause.BUSY)
             )
         else:
-            outcomes.drop([entry], f"the variant's product {parent!r} is not in the shop; send the product first")
+            outcomes.drop(
+                [entry],
+                f"the variant's product {parent!r} is not in the shop; send the product first",
+                why="unknown_parent",
+            )
     found_offers = _look_up(rt, "catalog.product.offer.list", "offers", catalog.offers, catalog,
                             [str(docs[e.field]["xml_id"]) for e in ready])  # fmt: skip
     _write(rt, catalog, catalog.offers, ready, docs, found_offers, sections, ids, outcomes, offer=True)

@@ -111,9 +111,17 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         if parent in failed or (parent not in ours and rt.redis.hexists(pending_key(NAME), xml_id_key(parent))):
             outcomes.wait([entry], TransientError(f"parent section {parent!r} is not written yet", cause=Cause.BUSY))
         elif parent in ours:
-            outcomes.drop([entry], f"sections {parent!r} and {xml_of[entry.field]!r} are each other's ancestors")
+            outcomes.drop(
+                [entry],
+                f"sections {parent!r} and {xml_of[entry.field]!r} are each other's ancestors",
+                why="section_cycle",
+            )
         else:
-            outcomes.drop([entry], f"parent section {parent!r} is not in the shop (iblock {iblock_id}); send it too")
+            outcomes.drop(
+                [entry],
+                f"parent section {parent!r} is not in the shop (iblock {iblock_id}); send it too",
+                why="unknown_parent",
+            )
 
 
 def _text(value: Any) -> str | None:

@@ -36,7 +36,7 @@ from bridge.updates.intake.fast import KEY, NUMBER, PRODUCT_FIELDS, SHOP_ID
 from bridge.updates.intake.models import PRODUCT_CHOICE, STRICT, TS_DESCRIPTION, Amount, Key, ShopId, Timestamp, one_of
 from bridge.updates.kinds.base import UpdateKind
 from bridge.updates.kinds.refs import describe_product_in, named_ref, product_ref
-from bridge.updates.outcomes import Outcomes
+from bridge.updates.outcomes import Outcomes, Problem
 from bridge.updates.pending import Entry
 from bridge.updates.records import EPSILON, RecordKind, number, same, write_records
 from bridge.updates.resolve import Pair, mapped_or_xml_id, resolve
@@ -97,16 +97,25 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
     # The quantity strategy writes no per-store record, so it needs no store to exist in the shop.
     existing = shop_stores(rt) if strategy != "quantity" else None
 
-    def store_of(entry: Entry) -> int | str:
+    def store_of(entry: Entry) -> int | Problem:
         how, value = entry.key[2], entry.key[3]
         store_id = mapped_or_xml_id(rt, rt.mappings.stores, "stores", value) if how == "key" else int(value)
         if store_id is None:
-            return (
+            return Problem(
                 f"1C warehouse {value!r} is not mapped to a shop store and no shop store has it as xmlId; "
-                "add it under [stores] in catalog.toml"
+                f'add it under [stores] in catalog.toml (e.g. "{value}" = <the shop\'s store id>)',
+                "unmapped_store",
+                setup=True,
             )
         if existing is not None and store_id not in existing:
-            return f"store {store_id} does not exist in the shop"
+            if how == "key":  # the mappings name a store the shop does not have
+                return Problem(
+                    f"1C warehouse {value!r} is mapped to store {store_id}, which does not exist in the shop; "
+                    "fix it under [stores] in catalog.toml",
+                    "unmapped_store",
+                    setup=True,
+                )
+            return Problem(f"store {store_id} does not exist in the shop", "unknown_store")
         return store_id
 
     targets = resolve(rt, entries, outcomes, store_of)
