@@ -48,7 +48,7 @@ def test_the_previous_generation_is_still_read(redis_url: str) -> None:
     _current, previous = applied_keys(KIND)
     redis.hset(previous, KEY, "100|[2.0]")  # recorded in the last generation
     assert applied_values(redis, KIND, [KEY, '["other"]']) == ["100|[2.0]", None]
-    assert stage(redis, KIND, [(KEY, "50", "[1.0]")], seq=1) == 1  # older than what the shop has: dropped
+    assert stage(redis, KIND, [(KEY, "50", "[1.0]")], seq=1)[0] == 1  # older than what the shop has: dropped
     entry = staged_entry(redis, "[2.0]", 200)
     assert entry.unchanged
     settle(redis, KIND, [(entry, True)])  # recorded again, now in the current generation
