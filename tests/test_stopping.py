@@ -186,3 +186,36 @@ def test_a_second_signal_hands_the_job_back_to_its_queue(
         wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, what="the job to run again")
     finally:
         again.stop()
+
+
+def test_readyz_says_whether_a_worker_and_a_clock_are_alive(
+    redis_url: str, shop: Any, onec: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    web, port = start("web", shop, onec, tmp_path, redis_url)
+    ready = f"http://127.0.0.1:{port}/readyz"
+    try:
+        wait_up("web", web, port)
+        alone = httpx.get(ready)
+        assert alone.status_code == 200  # it still accepts work
+        body = alone.json()
+        assert body["status"] == "degraded"
+        assert body["workers"] == {"alive": 0} and body["clock"] == {"alive": 0, "leading": False}
+        assert any("no worker is running" in p for p in body["problems"])
+        worker, _ = start("worker", shop, onec, tmp_path, redis_url)
+        clock, _ = start("clock", shop, onec, tmp_path, redis_url)
+        try:
+            wait_for(lambda: httpx.get(ready).json()["status"] == "ready", what="/readyz to see worker and clock")
+            body = httpx.get(ready).json()
+            assert body["workers"] == {"alive": 1} and body["clock"] == {"alive": 1, "leading": True}
+            assert body["problems"] == []
+            worker.stop()  # a stopped worker says goodbye to RQ: gone at once
+            wait_for(lambda: httpx.get(ready).json()["workers"] == {"alive": 0}, what="the worker to be gone")
+            clock.stop()  # as does a stopped clock
+            wait_for(lambda: httpx.get(ready).json()["clock"]["alive"] == 0, what="the clock to be gone")
+        finally:
+            worker.stop()
+            clock.stop()
+    finally:
+        web.stop()
