@@ -11,6 +11,11 @@ import argparse
 from bridge.cli.common import load_or_explain, require_redis, warn_unknown_variables
 from bridge.settings import FEATURE_REQUIREMENTS, Settings
 
+NOTHING_CONFIGURED = (
+    "nothing is configured, so the bridge has no shop and no 1C to talk to; to see it at work, run `bridge demo` "
+    "(`bridge check` lists the settings each feature needs)"
+)
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bridge import logs
@@ -93,6 +98,10 @@ def warn_missing(settings: Settings) -> None:
 
     warn_unknown_variables()
     log = logging.getLogger("bridge")
+    if all(settings.missing_for(feature) for feature in FEATURE_REQUIREMENTS):
+        # Nothing set at all: a newcomer's first start. One pointer helps more than a warning per feature.
+        log.warning(NOTHING_CONFIGURED)
+        return
     for feature in FEATURE_REQUIREMENTS:
         missing = settings.missing_for(feature)
         if missing:
