@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -47,6 +48,18 @@ REPEAT_SECONDS = 30.0  # after the script, a new order this often, so the consol
 def narrate(line: str) -> None:
     """One line of the story on stdout (the bridge's own log goes to stderr)."""
     print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
+
+
+class DemoSettings(Settings):
+    """Only what the demo passes: no environment variable, no ``.env``. A production ``.env`` in the working
+    folder (alert channels, a real shop) must not leak into a demo, nor the demo's alerts into a real chat."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], *sources: Any, **named: Any
+    ) -> tuple[Any, ...]:
+        init = named.get("init_settings", sources[0] if sources else None)
+        return (init,)
 
 
 @dataclass
@@ -102,8 +115,7 @@ def build(environ: dict[str, str] | None = None) -> Sandbox:
     shop.url = f"{shop_base}/rest/{shop.user_id}/{shop.webhook_code}/"
     onec.url = f"{onec_base}{SERVICE_PATH}"
     admin = environ.get("BRIDGE_ADMIN_TOKEN") or secrets.token_urlsafe(18)
-    settings = Settings(
-        _env_file=None,
+    settings = DemoSettings(
         redis_url=None,
         shop_url=SecretStr(shop.url),
         shop_app_tokens=[SecretStr(shop.application_token)],
