@@ -72,3 +72,12 @@ CACHE_XML_IDS = PREFIX + "cache:xml-ids:{what}"  # str: JSON {xmlId: id} of the 
 # The CommerceML exchange: what was last staged per 1C Ид (what = products | sections | prices | stock).
 EXCHANGE_SEEN = PREFIX + "exchange:seen:{what}"  # hash: 1C Ид → fingerprint of what was last staged
 STOCK_QUANTITY = PREFIX + "stock:quantity:{product_id}"  # hash: store id → amount ("quantity" strategy)
+# 1C's standard exchange (/1c/exchange): sessions by a hash of their cookie, each with a public id (sid); the
+# files uploaded in a session, stored in parts of a fixed size; the import of each file and its job's marker.
+EXCHANGE_SESSION = PREFIX + "exchange:session:{cookie_hash}"  # hash: sid, sessid, timestamp, version, type, bytes
+EXCHANGE_FILES = PREFIX + "exchange:files:{sid}"  # hash: sanitised file name → bytes stored
+EXCHANGE_PART = PREFIX + "exchange:part:{sid}:{fid}:{n}"  # str: part n of a file (fid: a digest of its name)
+EXCHANGE_IMPORT = PREFIX + "exchange:import:{entity}"  # hash: state, name, batch, records, message, counts
+EXCHANGE_IMPORT_PENDING = PREFIX + "exchange:import:pending:{entity}"  # str: marker of the import's job
+EXCHANGE_UNZIPPED = PREFIX + "exchange:unzipped:{sid}"  # set: zips of the session already unpacked
+EXCHANGE_IMPORTS = PREFIX + "exchange:imports:{sid}"  # set: the import entities of a session (init clears them)

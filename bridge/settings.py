@@ -30,6 +30,7 @@ FEATURE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "1C calls": ("BRIDGE_ONEC_URL",),
     "1C inbound": ("BRIDGE_INBOUND_TOKEN",),
     "admin API": ("BRIDGE_ADMIN_TOKEN",),
+    "1C exchange": ("BRIDGE_EXCHANGE_USER", "BRIDGE_EXCHANGE_PASSWORD"),
 }
 
 
@@ -149,6 +150,17 @@ class Settings(BaseSettings):
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
     smtp_security: str = "starttls"
 
+    # 1C's standard CommerceML exchange (``/1c/exchange``): off until both user and password are set.
+    exchange_user: str | None = None
+    exchange_password: SecretStr | None = None
+    exchange_file_limit: int = Field(8 * 1024 * 1024, ge=1024)  # announced in init: the largest mode=file body
+    exchange_zip: bool = True  # yes/no: whether init invites one zip
+    exchange_session_ttl: int = Field(24 * 3600, ge=60)  # seconds a session and its uploads live after its last call
+    exchange_session_bytes: int = Field(2 * 1024**3, ge=1024)  # all uploads of one session (zip members included)
+    exchange_zip_ratio: int = Field(200, ge=2)  # a zip member may unpack to at most this many times its size
+    exchange_zip_entries: int = Field(20_000, ge=1)  # members of one zip at most
+    exchange_import_timeout: int = Field(3600, ge=60)  # seconds one file's import job may run before RQ stops it
+
     @field_validator("shop_app_tokens", "inbound_allowed_ips", "trusted_proxies", "smtp_to", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -262,6 +274,8 @@ class Settings(BaseSettings):
             "BRIDGE_ONEC_URL": self.onec_url is not None,
             "BRIDGE_INBOUND_TOKEN": self.inbound_token is not None,
             "BRIDGE_ADMIN_TOKEN": self.admin_token is not None,
+            "BRIDGE_EXCHANGE_USER": bool(self.exchange_user and self.exchange_user.strip()),
+            "BRIDGE_EXCHANGE_PASSWORD": bool(self.exchange_password and self.exchange_password.get_secret_value()),
         }
         return [name for name in FEATURE_REQUIREMENTS[feature] if not present[name]]
 
@@ -277,6 +291,7 @@ class Settings(BaseSettings):
             self.telegram_bot_token,
             self.smtp_password,
             self.alert_webhook_url,
+            self.exchange_password,
         ):
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())

@@ -74,3 +74,11 @@ def test_ratelimit_reports_the_share_of_the_rate_used() -> None:
     figures = run_bench("ratelimit", "--rounds", "1", "--keys", "1500", "--rate", "20", "--burst", "20", "--skip", "1")
     assert is_number(figures["use"]) and figures["use"] > 0
     assert 0 <= figures["refused_share"] <= 1
+
+
+def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
+    figures = run_bench("exchange", "--offers", "200", "--changed", "0.05")
+    assert is_number(figures["import_ratio"]) and figures["import_ratio"] > 0
+    assert figures["again_writes"] == 0  # the same export again writes nothing
+    assert is_number(figures["request_ratio"]) and figures["changed_requests"] >= 1
+    assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from bridge.cli.common import read_configuration
-from bridge.settings import FEATURE_REQUIREMENTS
+from bridge.settings import FEATURE_REQUIREMENTS, Settings
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -25,6 +25,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             missing = settings.missing_for(feature)
             if missing:
                 notes.append(f"{feature}: off until {', '.join(missing)} is set")
+        errors.extend(_exchange_problems(settings))
         from bridge.ops import notify
 
         errors.extend(notify.missing_settings(settings))  # a half-configured alert channel would stay silent
@@ -73,4 +74,24 @@ def _check_redis(url: str) -> list[str]:
         return [f"BRIDGE_REDIS_URL: Redis does not answer ({type(exc).__name__})"]
     if policy not in (None, "noeviction"):
         return [f"Redis maxmemory-policy is {policy!r}: queued work could be evicted; set it to 'noeviction'"]
+    return []
+
+
+def _exchange_problems(settings: Settings) -> list[str]:
+    """A half-configured 1C exchange, in plain words: 1C would be refused at checkauth without knowing why."""
+    user = bool(settings.exchange_user and settings.exchange_user.strip())
+    password = bool(settings.exchange_password and settings.exchange_password.get_secret_value())
+    if user and not password:
+        return [
+            "BRIDGE_EXCHANGE_USER is set but BRIDGE_EXCHANGE_PASSWORD is not: 1C's exchange stays off until both are"
+        ]
+    if password and not user:
+        return [
+            "BRIDGE_EXCHANGE_PASSWORD is set but BRIDGE_EXCHANGE_USER is not: 1C's exchange stays off until both are"
+        ]
+    if user and password and settings.exchange_file_limit > settings.exchange_session_bytes:
+        return [
+            f"BRIDGE_EXCHANGE_FILE_LIMIT ({settings.exchange_file_limit}) is larger than BRIDGE_EXCHANGE_SESSION_BYTES "
+            f"({settings.exchange_session_bytes}): not even one chunk of 1C's could be stored"
+        ]
     return []

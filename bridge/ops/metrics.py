@@ -62,6 +62,10 @@ SPECS: dict[str, Spec] = {
     "bridge_alert_notices": Spec(
         "counter", "Alert notices sent, by alert, channel and outcome.", ("alert", "channel", "outcome")
     ),
+    "bridge_exchange_sessions": Spec("counter", "1C exchange sessions opened (checkauth), by type.", ("type",)),
+    "bridge_exchange_files": Spec("counter", "Files 1C began uploading in its exchange, by type.", ("type",)),
+    "bridge_exchange_bytes": Spec("counter", "Bytes 1C uploaded in its exchange, by type.", ("type",)),
+    "bridge_exchange_imports": Spec("counter", "Imports of 1C exchange files, by outcome.", ("outcome",)),
 }
 
 

@@ -26,6 +26,7 @@ from bridge.queue import CRASH_RETRY, FAILURE_TTL, ORDERS_QUEUE, SHOP_QUEUE
 
 SYNC_ORDER = "bridge.orders.job.sync_order"
 FLUSH = "bridge.updates.flush.flush"
+IMPORT_EXCHANGE_FILE = "bridge.exchange.importing.import_file"
 FLUSH_ACTION = "flush"  # a flush has one action: send whatever is pending
 
 # Paths that jobs stored by earlier releases name → the function each stands for now.
@@ -155,7 +156,10 @@ class JobKind:
 
 ORDER_JOB = JobKind("order", ORDERS_QUEUE, SYNC_ORDER, keys.ORDER_PENDING.format(order_id=""), with_action=True)
 FLUSH_JOB = JobKind("flush", SHOP_QUEUE, FLUSH, keys.UPDATES_FLUSH.format(kind=""), with_action=False)
-JOB_KINDS = (ORDER_JOB, FLUSH_JOB)
+EXCHANGE_JOB = JobKind(
+    "exchange", SHOP_QUEUE, IMPORT_EXCHANGE_FILE, keys.EXCHANGE_IMPORT_PENDING.format(entity=""), with_action=False
+)
+JOB_KINDS = (ORDER_JOB, FLUSH_JOB, EXCHANGE_JOB)
 _BY_FUNCTION = {kind.func: kind for kind in JOB_KINDS}
 
 
@@ -172,3 +176,8 @@ def order_work(order_id: str, action: str) -> Work:
 def flush_work(kind: str) -> Work:
     """A flush of this kind of update (stock, prices, order statuses)."""
     return FLUSH_JOB.work(kind, FLUSH_ACTION)
+
+
+def exchange_import_work(entity: str) -> Work:
+    """The import of one uploaded file of an exchange session (entity: ``<session id>_<file id>``)."""
+    return EXCHANGE_JOB.work(entity, "import")

@@ -34,6 +34,8 @@ A guard that learns who is calling (a session's user) leaves it on ``request.sta
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hmac
 import logging
@@ -151,3 +153,37 @@ async def admin_bearer(request: Request) -> Response | None:
     response = problem(401, "unauthorized", "send Authorization: Bearer <BRIDGE_ADMIN_TOKEN>")
     response.headers["WWW-Authenticate"] = 'Bearer realm="bridge admin"'
     return response
+
+
+# -- 1C's standard exchange ------------------------------------------------------------------------------------
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) of ``Authorization: Basic …``, or None when the header holds no such pair."""
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
+def exchange_login(request: Request) -> str | None:
+    """``checkauth`` of 1C's exchange: None when the Basic credentials are ``BRIDGE_EXCHANGE_USER`` / ``_PASSWORD``,
+    else why not (for the log; 1C is answered in its own words by ``bridge.web.exchange``).
+
+    The user and the password are both compared, each in constant time, whichever of them is wrong."""
+    settings = request.app.state.settings
+    given = basic_credentials(request)
+    user = settings.exchange_user or ""
+    password = settings.exchange_password.get_secret_value() if settings.exchange_password else ""
+    offered_user, offered_password = given or ("", "")
+    good_user = same_secret((offered_user,), (user,))
+    good_password = same_secret((offered_password,), (password,))
+    if given is None:
+        return "no HTTP Basic credentials"
+    if not (good_user and good_password and user and password):
+        return "wrong user or password"
+    return None

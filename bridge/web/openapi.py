@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from bridge import __version__
 from bridge.updates.intake import schema_files
 from bridge.updates.kinds import KINDS
-from bridge.web import ops_openapi
+from bridge.web import exchange_openapi, ops_openapi
 
 Paths = dict[str, Any]
 
@@ -177,7 +177,13 @@ def operations_paths() -> Paths:
 
 
 # Each function returns the paths of one group of endpoints.
-PATH_GROUPS: list[Callable[[], Paths]] = [shop_paths, onec_paths, operations_paths, ops_openapi.ops_paths]
+PATH_GROUPS: list[Callable[[], Paths]] = [
+    shop_paths,
+    onec_paths,
+    operations_paths,
+    ops_openapi.ops_paths,
+    exchange_openapi.exchange_paths,
+]
 
 
 def _body_name(kind: str) -> str:
