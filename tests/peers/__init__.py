@@ -13,11 +13,14 @@ import pkgutil as _pkgutil
 import sys as _sys
 
 import bridge.sandbox.onec as _onec
+import bridge.sandbox.onec_exchange as _onec_exchange
 import bridge.sandbox.shop as _shop
 
 _sys.modules[f"{__name__}.onec"] = _onec
 _sys.modules[f"{__name__}.shop"] = _shop
+_sys.modules[f"{__name__}.onec_exchange"] = _onec_exchange
 for _area in _pkgutil.iter_modules(_shop.__path__):
     _sys.modules[f"{__name__}.shop.{_area.name}"] = _importlib.import_module(f"{_shop.__name__}.{_area.name}")
 onec = _onec
+onec_exchange = _onec_exchange
 shop = _shop
