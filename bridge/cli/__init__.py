@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bridge.cli import health, ops
 from bridge.cli.check import cmd_check
+from bridge.cli.demo import cmd_demo
 from bridge.cli.processes import cmd_clock, cmd_serve, cmd_web, cmd_worker
 
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate settings and mappings").set_defaults(func=cmd_check)
     ops.add_commands(sub)  # failed list / failed retry / log
     health.add_command(sub)  # the container health check
+    demo = sub.add_parser("demo", help="the bridge with an emulated shop and 1C, playing traffic (no settings)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -17,12 +17,26 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from bridge.cli.common import load_or_explain, require_redis
+from bridge.cli.common import load_or_explain
 
 
 def _redis(command: str) -> Redis:
+    from bridge import serve_state
+
     settings = load_or_explain()
-    url = require_redis(settings, command)
+    # In the newcomer's mode the queues live in the in-memory Redis of the running `bridge serve`.
+    if settings.redis_url is None:
+        url = serve_state.running_redis_url()
+        if url is None:
+            print(
+                f"bridge {command}: BRIDGE_REDIS_URL is not set and no `bridge serve` on an in-memory Redis is "
+                f"running for this user (looked for {serve_state.state_path()}); set BRIDGE_REDIS_URL to the "
+                "bridge's Redis, or run this while `bridge serve` runs",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)
+    else:
+        url = settings.redis_url.get_secret_value()
     return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, retry=Retry(NoBackoff(), 1))
 
 

@@ -12,11 +12,11 @@ import copy
 import hashlib
 from typing import Any
 
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, required_fields
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import integer
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, required_fields
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import integer
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 IMAGE_FIELDS = ("id", "name", "productId", "type", "createTime", "detailUrl", "downloadUrl")
 TYPES = ("DETAIL_PICTURE", "PREVIEW_PICTURE", "MORE_PHOTO")

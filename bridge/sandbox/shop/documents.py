@@ -12,12 +12,12 @@ import collections
 import copy
 from typing import Any
 
-from tests.peers.shop import stock
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import integer, number
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop import stock
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import integer, number
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 DOCUMENT_FIELDS = (
     "id", "docType", "docNumber", "title", "status", "currency", "responsibleId", "createdBy", "total",

@@ -20,14 +20,14 @@ outgoing webhooks), ``emulator`` (one request from authentication to records) an
 Everything runs under one lock: the uvicorn thread answers requests while the test thread arranges data.
 """
 
-from tests.peers.shop.app import create_shop_app
-from tests.peers.shop.batch import BATCH_LIMIT
-from tests.peers.shop.catalog import ARTICLE_CODE, PRODUCT_FIELDS, PRODUCT_UPDATABLE, PROPERTY_FIELDS
-from tests.peers.shop.documents import DOCUMENT_ELEMENT_FIELDS, DOCUMENT_FIELDS
-from tests.peers.shop.emulator import ShopEmulator
-from tests.peers.shop.filters import PAGE_SIZE, list_answer, split_key
-from tests.peers.shop.prices import PRICE_FIELDS, PRICE_TYPE_FIELDS
-from tests.peers.shop.sale import (
+from bridge.sandbox.shop.app import create_shop_app
+from bridge.sandbox.shop.batch import BATCH_LIMIT
+from bridge.sandbox.shop.catalog import ARTICLE_CODE, PRODUCT_FIELDS, PRODUCT_UPDATABLE, PROPERTY_FIELDS
+from bridge.sandbox.shop.documents import DOCUMENT_ELEMENT_FIELDS, DOCUMENT_FIELDS
+from bridge.sandbox.shop.emulator import ShopEmulator
+from bridge.sandbox.shop.filters import PAGE_SIZE, list_answer, split_key
+from bridge.sandbox.shop.prices import PRICE_FIELDS, PRICE_TYPE_FIELDS
+from bridge.sandbox.shop.sale import (
     DEFAULT_ITEM,
     DEFAULT_ORDER_PROPERTIES,
     DEFAULT_STATUSES,
@@ -38,9 +38,9 @@ from tests.peers.shop.sale import (
     ORDER_UPDATABLE_FIELDS,
     STATUS_FIELDS,
 )
-from tests.peers.shop.stock import STORE_FIELDS, STORE_PRODUCT_FIELDS
-from tests.peers.shop.values import as_list
-from tests.peers.shop.wire import SHOP_TZ, Answer, ShopError
+from bridge.sandbox.shop.stock import STORE_FIELDS, STORE_PRODUCT_FIELDS
+from bridge.sandbox.shop.values import as_list
+from bridge.sandbox.shop.wire import SHOP_TZ, Answer, ShopError
 
 __all__ = [
     "ARTICLE_CODE",

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bridge.sandbox.shop.values import truthy
+from bridge.sandbox.shop.wire import Answer, ShopError, php_map, time_block
 from bridge.shop import phpquery
-from tests.peers.shop.values import truthy
-from tests.peers.shop.wire import Answer, ShopError, php_map, time_block
 
 BATCH_LIMIT = 50
 

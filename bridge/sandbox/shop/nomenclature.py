@@ -13,12 +13,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.peers.shop.catalog import PRODUCT_DEFAULTS, PRODUCT_FIELDS, add_property, check_references, product_update
-from tests.peers.shop.filters import PROPERTY_KEY, list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import as_list, integer
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.catalog import PRODUCT_DEFAULTS, PRODUCT_FIELDS, add_property, check_references, product_update
+from bridge.sandbox.shop.filters import PROPERTY_KEY, list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import as_list, integer
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 CATALOG_FIELDS = (
     "id",

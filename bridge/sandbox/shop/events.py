@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bridge.sandbox.shop.state import ShopState
 from bridge.shop import phpquery
-from tests.peers.shop.state import ShopState
 
 
 class ShopEvents(ShopState):

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bridge.sandbox.shop.emulator import ShopEmulator
 from bridge.shop import phpquery
-from tests.peers.shop.emulator import ShopEmulator
 
 
 async def _read_params(request: Request) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from tests.peers.shop.values import as_list, integer, parse_datetime
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.values import as_list, integer, parse_datetime
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 PAGE_SIZE = 50  # fixed by Bitrix: there is no limit parameter
 PROPERTY_KEY = re.compile(r"^property\d+$")  # an iblock property, ``propertyN``, selectable where ``dynamic``
@@ -144,7 +144,7 @@ def list_answer(
 
     rows = [item for item in items if all(_matches(item, k, v) for k, v in raw_filter.items())]
     for field, direction in reversed(list(raw_order.items())):
-        rows.sort(key=lambda item, f=field: _sort_key(item.get(f)), reverse=str(direction).lower() == "desc")
+        rows.sort(key=lambda item, f=field: _sort_key(item.get(f)), reverse=str(direction).lower() == "desc")  # type: ignore[misc]
     if start < 0:  # start=-1 is the fast mode for paging by id: no COUNT(*), no total, no next
         page, total, next_start = rows[:PAGE_SIZE], 0, None
     else:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import integer, number
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import integer, number
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 STORE_FIELDS = (
     "id", "title", "active", "address", "description", "code", "xmlId", "sort", "issuingCenter", "shippingCenter",

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from tests.peers.shop.wire import SHOP_TZ, ShopError
+from bridge.sandbox.shop.wire import SHOP_TZ, ShopError
 
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 

@@ -10,12 +10,12 @@ import copy
 import uuid
 from typing import Any
 
-from tests.peers.shop import catalog
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import like_existing
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop import catalog
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import like_existing
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 NOT_FOUND_ORDER = 200540400001  # sale's own error code for an order id that does not exist
 

@@ -10,19 +10,19 @@ import hmac
 import time
 from typing import Any, ClassVar
 
-from tests.peers.shop import catalog, documents, images, nomenclature, prices, sale, sections, stock
-from tests.peers.shop.batch import run_batch
-from tests.peers.shop.catalog import CatalogArranging
-from tests.peers.shop.events import ShopEvents
-from tests.peers.shop.faults import FaultSwitches
-from tests.peers.shop.images import NOT_IN_BATCH, ImageArranging
-from tests.peers.shop.methods import Handler, MethodTable
-from tests.peers.shop.nomenclature import NomenclatureArranging
-from tests.peers.shop.prices import PriceArranging
-from tests.peers.shop.sale import SaleArranging
-from tests.peers.shop.sections import SectionArranging
-from tests.peers.shop.stock import StockArranging
-from tests.peers.shop.wire import Answer, ShopError, time_block
+from bridge.sandbox.shop import catalog, documents, images, nomenclature, prices, sale, sections, stock
+from bridge.sandbox.shop.batch import run_batch
+from bridge.sandbox.shop.catalog import CatalogArranging
+from bridge.sandbox.shop.events import ShopEvents
+from bridge.sandbox.shop.faults import FaultSwitches
+from bridge.sandbox.shop.images import NOT_IN_BATCH, ImageArranging
+from bridge.sandbox.shop.methods import Handler, MethodTable
+from bridge.sandbox.shop.nomenclature import NomenclatureArranging
+from bridge.sandbox.shop.prices import PriceArranging
+from bridge.sandbox.shop.sale import SaleArranging
+from bridge.sandbox.shop.sections import SectionArranging
+from bridge.sandbox.shop.stock import StockArranging
+from bridge.sandbox.shop.wire import Answer, ShopError, time_block
 
 AREAS = (sale, catalog, nomenclature, sections, images, stock, prices, documents)  # each contributes its METHODS
 

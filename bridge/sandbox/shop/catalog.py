@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.peers.shop.filters import PROPERTY_KEY, list_answer
-from tests.peers.shop.methods import MethodTable, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import as_list, integer, like_existing, number
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.filters import PROPERTY_KEY, list_answer
+from bridge.sandbox.shop.methods import MethodTable, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import as_list, integer, like_existing, number
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 ARTICLE_CODE = "CML2_ARTICLE"
 PRODUCT_FIELDS = (
@@ -94,7 +94,7 @@ def add_property(
     multiple: str = "N",
     kind: str = "S",
 ) -> Row:
-    prop = {
+    prop: Row = {
         "id": shop.new_id("property", property_id),
         "iblockId": iblock_id,
         "name": name,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import integer
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import integer
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 SECTION_FIELDS = (
     "id", "iblockId", "iblockSectionId", "name", "xmlId", "code", "sort", "active", "description", "descriptionType",

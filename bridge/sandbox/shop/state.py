@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tests.peers.shop.wire import SHOP_TZ, iso
+from bridge.sandbox.shop.wire import SHOP_TZ, iso
 
 # The first id of each kind: a shop that has been trading for a while, so ids are not all small and alike.
 FIRST_IDS = {

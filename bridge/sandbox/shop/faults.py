@@ -11,8 +11,8 @@ import collections
 import time
 from typing import Any
 
-from tests.peers.shop.state import ShopState
-from tests.peers.shop.wire import ShopError, time_block
+from bridge.sandbox.shop.state import ShopState
+from bridge.sandbox.shop.wire import ShopError, time_block
 
 
 class FaultSwitches(ShopState):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.peers.shop.filters import list_answer
-from tests.peers.shop.methods import MethodTable, require, required_fields, required_id
-from tests.peers.shop.state import Row, ShopState
-from tests.peers.shop.values import as_list, integer, number
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
+from bridge.sandbox.shop.state import Row, ShopState
+from bridge.sandbox.shop.values import as_list, integer, number
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 PRICE_FIELDS = (
     "id", "productId", "catalogGroupId", "price", "currency", "extraId", "priceScale", "quantityFrom",
@@ -62,7 +62,7 @@ class PriceArranging(ShopState):
 
 
 def new_price(shop: ShopState, product_id: int, price_type_id: int, price: float, currency: str) -> Row:
-    record = {
+    record: Row = {
         "id": shop.new_id("price"),
         "productId": product_id,
         "catalogGroupId": price_type_id,

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.peers.shop.state import ShopState
-from tests.peers.shop.values import integer
-from tests.peers.shop.wire import Answer, ShopError
+from bridge.sandbox.shop.state import ShopState
+from bridge.sandbox.shop.values import integer
+from bridge.sandbox.shop.wire import Answer, ShopError
 
 Handler = Callable[[Any, dict[str, Any]], Answer]  # the first argument is the ShopState (or a subclass)
 
