@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bridge.queue import QUEUES
 from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
-from bridge.web import admin, onec_pushes
+from bridge.web import admin, console, onec_pushes
 from bridge.web.event_accounting import EventAccounting
 from bridge.web.health import healthz, readyz
 from bridge.web.metrics import metrics_endpoint
@@ -46,6 +46,7 @@ def routes() -> list[Route]:
         *admin.routes(),
         *onec_pushes.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        *console.routes(),
     ]
 
 
