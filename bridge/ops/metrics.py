@@ -62,6 +62,7 @@ SPECS: dict[str, Spec] = {
     "bridge_alert_notices": Spec(
         "counter", "Alert notices sent, by alert, channel and outcome.", ("alert", "channel", "outcome")
     ),
+    "bridge_dead_letters_discarded": Spec("counter", "Failed jobs dropped for good by an operator.", ()),
 }
 
 
