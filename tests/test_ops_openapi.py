@@ -29,7 +29,16 @@ def test_admin_endpoints_need_the_admin_bearer_scheme() -> None:
         "description": "BRIDGE_ADMIN_TOKEN",
     }
     admin = {path: ops for path, ops in doc["paths"].items() if path.startswith("/admin/")}
-    assert sorted(admin) == ["/admin/failed", "/admin/failed/retry", "/admin/failed/{job_id}/retry", "/admin/log"]
+    assert sorted(admin) == sorted(
+        [
+            "/admin/failed",
+            "/admin/failed/retry",
+            "/admin/failed/{job_id}/retry",
+            "/admin/log",
+            "/admin/failed/discard",
+            "/admin/failed/{job_id}/discard",
+        ]
+    )
     for ops in admin.values():
         for operation in ops.values():
             assert operation["security"] == [{"adminBearer": []}]

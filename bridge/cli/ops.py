@@ -95,6 +95,33 @@ def cmd_failed_retry(args: argparse.Namespace) -> int:
     return 1 if report.missing else 0
 
 
+def cmd_failed_discard(args: argparse.Namespace) -> int:
+    from bridge.queue import deadletters
+
+    if args.all == bool(args.ids):
+        print(
+            "bridge failed discard: give job ids (see `bridge failed list`) or --all, one of the two", file=sys.stderr
+        )
+        return 2
+    if not args.reason.strip():
+        print("bridge failed discard: say why with --reason (it is kept in the sync log)", file=sys.stderr)
+        return 2
+    redis = _redis("failed discard")
+    if args.all:
+        report = deadletters.discard_all(redis, args.reason)
+    else:
+        report = deadletters.discard(redis, args.ids, args.reason)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        for letter in report.discarded:
+            print(f"discarded {letter.id}  {letter.what}")
+        for job_id in report.missing:
+            print(f"not found {job_id}: not in the failed list (already retried or discarded?)", file=sys.stderr)
+        print(f"{len(report.discarded)} job(s) discarded; the reason is in `bridge log`")
+    return 1 if report.missing else 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from bridge.ops import synclog
 
@@ -127,6 +154,13 @@ def add_commands(sub: Any) -> None:
     retry.add_argument("--all", action="store_true", help="every failed job")
     retry.add_argument("--json", action="store_true", help="machine-readable output")
     retry.set_defaults(func=_friendly("failed retry", cmd_failed_retry))
+
+    discard = failed.add_parser("discard", help="drop failed jobs for good, with a reason kept in the sync log")
+    discard.add_argument("ids", nargs="*", metavar="ID", help="job ids from `bridge failed list`")
+    discard.add_argument("--all", action="store_true", help="every failed job")
+    discard.add_argument("--reason", required=True, help="why, in a few words (kept in the sync log)")
+    discard.add_argument("--json", action="store_true", help="machine-readable output")
+    discard.set_defaults(func=_friendly("failed discard", cmd_failed_discard))
 
     log = sub.add_parser("log", help="the sync log: every operation with the shop and 1C")
     log.add_argument("--entity", help="e.g. order")

@@ -132,6 +132,9 @@ class ShopEmulator(
         handler: Handler | None = self.METHODS.find(self, name)
         if handler is None:
             raise ShopError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+        if name.split(".")[0] in self.missing_scopes:
+            detail = "The request requires higher privileges than provided by the webhook token"
+            raise ShopError("insufficient_scope", detail, 403)
         self.admit_method(name)
         if name != "batch":
             self.commands.append((method, copy.deepcopy(params)))

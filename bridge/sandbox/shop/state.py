@@ -51,6 +51,7 @@ class ShopState:
         self.inventory_accounting = True  # catalog.document.mode.status; conduct refuses when off
         self.auth_error = "NO_AUTH_FOUND"  # or "INVALID_CREDENTIALS": which one a live shop sends is unknown
         self.latency = 0.0  # seconds added before each answer
+        self.missing_scopes: set[str] = set()  # webhook scopes not granted ("sale", "catalog"): insufficient_scope
         # tables, by id
         self.orders: dict[int, Row] = {}
         self.statuses: dict[str, Row] = {}
