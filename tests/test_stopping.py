@@ -35,6 +35,7 @@ PROCESSES: dict[str, tuple[list[str], bool, str | None]] = {
     "web": (["web"], True, None),
     "worker": (["worker"], True, "Listening on"),
     "clock": (["clock"], True, "clock: leading"),
+    "demo": (["demo"], False, None),
 }
 
 
@@ -104,7 +105,7 @@ def test_serve_on_the_in_memory_redis_has_no_connection_errors(
     assert "Timeout reading" not in output, output
 
 
-@pytest.mark.parametrize("name", ["serve", "web"])
+@pytest.mark.parametrize("name", ["serve", "web", "demo"])
 def test_a_port_already_taken_ends_the_process_with_one_line(
     name: str, redis_url: str, shop: Any, onec: Any, tmp_path: Path
 ) -> None:

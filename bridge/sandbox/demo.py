@@ -257,6 +257,8 @@ def run_demo() -> int:
     from bridge import logs
     from bridge.serve import serve
 
+    # A taken port ends the demo with its one line before any emulator starts or a word is narrated.
+    listen(HOST, int(os.environ.get("PORT") or 8000), "demo").close()
     sandbox = build()
     logs.configure(sandbox.settings, "demo")
     stop = threading.Event()
