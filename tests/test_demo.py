@@ -71,6 +71,13 @@ def test_the_demo_plays_orders_through_a_1c_outage_and_stops_on_sigterm(tmp_path
         assert log.status_code == 200
         site_ids = {str(document["SiteId"]) for document in received(documents_url)}
         assert {entry.get("entity_id") for entry in log.json()["entries"]} >= site_ids
+        # The console tells the same story: an order's page names its delivery to 1C.
+        site_id = sorted(site_ids)[0]
+        page = httpx.get(
+            f"{url}/console/order", params={"q": site_id}, headers={"Authorization": "Bearer given-admin-t0ken"}
+        )
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert site_id in page.text and "delivered" in page.text
         code = stop_with(demo, signal.SIGTERM)
     finally:
         demo.stop()
@@ -79,6 +86,9 @@ def test_the_demo_plays_orders_through_a_1c_outage_and_stops_on_sigterm(tmp_path
     for line in ("placed in the shop", "1C is locked", "1C is back", "delivered to 1C as document", "/1c/stock → 202"):
         assert line in output
     assert "the shop now has" in output and "price of" in output
+    # 1C's standard exchange: both files imported, and the product the shop lacked created there.
+    assert "import import.xml → success" in output and "import offers.xml → success" in output
+    assert "a new product from 1C" in output
     assert "bridge demo stopped" in output
     assert "Traceback" not in output
 

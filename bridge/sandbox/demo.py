@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -27,8 +28,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from bridge.exchange.model import Group, Offer, Price, PriceType, Product, Warehouse
 from bridge.mappings import DEFAULTS_DIR
+from bridge.sandbox import commerceml
 from bridge.sandbox.onec import SERVICE_PATH, OnecEmulator, create_onec_app
+from bridge.sandbox.onec_exchange import OnecExchange
 from bridge.sandbox.shop import ShopEmulator, create_shop_app
 from bridge.settings import Settings
 from bridge.stopping import WebThread, listen
@@ -41,6 +45,10 @@ CATALOGUE = (  # product id, 1C GUID (the shop's xmlId), article, name, price
     (12, "5f1c2a7e-0b1d-4c55-9a10-000000000012", "TS-0900", "Тостер", 900.0),
     (13, "5f1c2a7e-0b1d-4c55-9a10-000000000013", "BL-2400", "Блендер", 2400.0),
 )
+# 1C's own ids of the seeded price type and store, as its exchange node sends them (the shop's xmlId).
+PRICE_TYPE_GUID = "b1a7c0de-0000-4000-8000-00000000b45e"
+STORE_GUID = "b1a7c0de-0000-4000-8000-0000000057a0"
+NEW_PRODUCT = ("5f1c2a7e-0b1d-4c55-9a10-000000000014", "MW-3100", "Микроволновая печь", Decimal("3100"))
 LOCK_SECONDS = 8.0  # how long the emulated 1C stays in maintenance
 REPEAT_SECONDS = 30.0  # after the script, a new order this often, so the console keeps moving
 
@@ -103,8 +111,8 @@ def build(environ: dict[str, str] | None = None) -> Sandbox:
     """Start the emulated shop and 1C, seed the catalogue, and make up the bridge's settings."""
     environ = dict(os.environ if environ is None else environ)
     shop = ShopEmulator(webhook_code=secrets.token_urlsafe(12), application_token=secrets.token_urlsafe(12))
-    shop.add_store(store_id=STORE_ID, title="Основной склад")
-    shop.add_price_type(price_type_id=PRICE_TYPE_ID, name="BASE")
+    shop.add_store(store_id=STORE_ID, title="Основной склад", xml_id=STORE_GUID)
+    shop.add_price_type(price_type_id=PRICE_TYPE_ID, name="BASE", xml_id=PRICE_TYPE_GUID)
     for product_id, xml_id, article, name, price in CATALOGUE:
         shop.add_product(product_id=product_id, xml_id=xml_id, article=article, name=name)
         shop.set_price(product_id, PRICE_TYPE_ID, price)
@@ -124,12 +132,15 @@ def build(environ: dict[str, str] | None = None) -> Sandbox:
         onec_password=SecretStr(onec.password),
         inbound_token=SecretStr(secrets.token_urlsafe(18)),
         admin_token=SecretStr(admin),
+        exchange_user="exchange",
+        exchange_password=SecretStr(secrets.token_urlsafe(12)),  # what 1C's exchange node is set up with
         mappings_dir=DEFAULTS_DIR,
         poll_interval=10.0,
         retry_min_delay=0.5,
         retry_max_delay=2.0,
         host=HOST,
         port=int(environ.get("PORT") or 8000),
+        log_level="WARNING",  # the narration tells the story; the processes' own lines only when something is wrong
     )
     return Sandbox(shop, onec, settings, [shop_server, onec_server], onec_base)
 
@@ -149,6 +160,8 @@ def banner(sandbox: Sandbox) -> str:
             f"  1C received       {sandbox.onec_base}/sandbox/documents",
             f"  1C → bridge       POST {url}/1c/stock, /1c/prices, /1c/order-status "
             f"with 'Authorization: Bearer {inbound}'",
+            f"  1C exchange node  {url}/1c/exchange  user {s.exchange_user}, password "
+            f"{s.exchange_password.get_secret_value() if s.exchange_password else ''}",
             "  Nothing is kept: Redis is in memory. Ctrl-C stops the demo.",
         ]
     )
@@ -185,6 +198,7 @@ class Script:
             self.order_reaches_1c()
             self.maintenance()
             self.push_stock_and_prices()
+            self.catalog_exchange()
             narrate(f"the script is done; a new order every {REPEAT_SECONDS:.0f} s from now on. Ctrl-C stops.")
             while not self.stop.wait(REPEAT_SECONDS):
                 self.order_reaches_1c()
@@ -233,6 +247,43 @@ class Script:
         onec.unlock()
         narrate("1C is back")
         self.delivered(order)
+
+    def catalog_exchange(self) -> None:
+        """1C's standard exchange node sends its catalogue (CommerceML 2): one new product, a new price."""
+        guid, article, name, price = NEW_PRODUCT
+        group = Group(id="b1a7c0de-0000-4000-8000-000000009009", name="Бытовая техника", parent_id=None)
+        goods = [
+            Product(id=xml_id, name=title, digest="", article=code, group_ids=(group.id,))
+            for _, xml_id, code, title, _ in CATALOGUE
+        ] + [Product(id=guid, name=name, digest="", article=article, group_ids=(group.id,), unit_code="796")]
+        price_type = PriceType(id=PRICE_TYPE_GUID, name="Розничная", currency="RUB")
+        store = Warehouse(id=STORE_GUID, name="Основной склад")
+        offers = [
+            Offer(
+                id=product.id,
+                digest="",
+                prices=(Price(PRICE_TYPE_GUID, Decimal(str(value)) if product.id != guid else price, "RUB"),),
+                stock=((STORE_GUID, Decimal(5)),),
+            )
+            for product, value in zip(goods, [p[4] + 90 for p in CATALOGUE] + [float(price)], strict=True)
+        ]
+        files = {
+            "import.xml": commerceml.catalog_xml(goods, [group]),
+            "offers.xml": commerceml.offers_xml(offers, [price_type], [store]),
+        }
+        narrate(f"1C's exchange node sends its catalogue (CommerceML 2) to {self.sandbox.bridge_url}/1c/exchange")
+        client = httpx.Client(base_url=self.sandbox.bridge_url, timeout=30, headers={"User-Agent": "1C+Enterprise/8.3"})
+        password = self.sandbox.settings.exchange_password
+        exchange = OnecExchange(client, "exchange", password.get_secret_value() if password else "")
+        try:
+            finals = exchange.run_catalog(files)
+        finally:
+            client.close()
+        for file_name, reply in finals.items():
+            narrate(f"  import {file_name} → {reply.status}: {reply.message}")
+        shop = self.sandbox.shop
+        if wait(lambda: shop.product_by_xml(guid), self.stop):
+            narrate(f"the shop now has a new product from 1C: {name} ({article}), only the changes were written")
 
     def push_stock_and_prices(self) -> None:
         token = self.sandbox.settings.inbound_token
