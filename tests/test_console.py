@@ -121,6 +121,29 @@ def test_a_forged_csrf_token_is_refused_and_changes_nothing(
     assert order["accountNumber"] in onec.documents
 
 
+def test_a_dead_letter_is_discarded_with_its_reason_in_the_story(
+    client: TestClient, settings: Settings, redis_url: str, shop: Any, onec: Any
+) -> None:
+    redis = Redis.from_url(redis_url)
+    onec.reject(422, "Не заполнено поле Контрагент")
+    order = shop.add_order()
+    queue_order(Runtime.from_settings(settings, redis), str(order["id"]))
+    run_jobs(settings, redis)
+    [letter] = deadletters.list_failed(redis)
+    sign_in(client)
+    page = client.get("/console/failed")
+    csrf = csrf_of(page.text)
+    forged = client.post("/console/failed/discard", data={"id": letter.id, "reason": "test", "csrf": "forged"})
+    assert forged.status_code == 403 and deadletters.count(redis) == 1
+    no_reason = client.post("/console/failed/discard", data={"id": letter.id, "reason": " ", "csrf": csrf})
+    assert "Say why" in no_reason.text and deadletters.count(redis) == 1
+    done = client.post("/console/failed/discard", data={"id": letter.id, "reason": "a test order", "csrf": csrf})
+    assert done.status_code == 200 and "1 discarded" in done.text and deadletters.count(redis) == 0
+    story = client.get("/console/order", params={"q": str(order["id"])})
+    assert "a test order" in story.text
+    assert order["accountNumber"] not in onec.documents  # nothing reached 1C
+
+
 def test_text_from_peers_is_escaped(client: TestClient, redis_url: str) -> None:
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     telemetry = Telemetry(Redis.from_url(redis_url))

@@ -180,6 +180,27 @@ async def failed_retry(request: Request) -> Response:
 
 
 @guarded(console_viewer)
+async def failed_discard(request: Request) -> Response:
+    """Form fields: ``id`` (one job) and ``reason`` (required: the sync log keeps why it was dropped)."""
+    form = await read_form(request)
+    job_id, reason = form.get("id"), form.get("reason")
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        return problem(400, "bad_request", "send id=<job id> (letters, digits, - and _; at most 200)")
+    if not isinstance(reason, str) or not reason.strip():
+        return RedirectResponse(
+            "/console/failed?notice=" + quote("Say why it is discarded: the sync log keeps it."), 303
+        )
+    try:
+        report = await run_in_threadpool(deadletters.discard, request.app.state.sync_redis, [job_id], reason)
+    except (RedisError, OSError):
+        return _redis_down(request)
+    words = f"{len(report.discarded)} discarded for good, with the reason in the sync log"
+    if report.missing:
+        words = "no longer failed (already retried or discarded?)"
+    return RedirectResponse("/console/failed?notice=" + quote(words), 303)
+
+
+@guarded(console_viewer)
 async def exchange(request: Request) -> Response:
     try:
         seen = await run_in_threadpool(views.exchanges, request.app.state.sync_redis)
@@ -211,6 +232,7 @@ def routes() -> list[Route]:
         Route("/console/order", order, methods=["GET"]),
         Route("/console/failed", failed, methods=["GET"]),
         Route("/console/failed/retry", failed_retry, methods=["POST"]),
+        Route("/console/failed/discard", failed_discard, methods=["POST"]),
         Route("/console/exchange", exchange, methods=["GET"]),
         Route("/console/config", configuration, methods=["GET"]),
         Route("/console/static/{name}", static, methods=["GET"]),
