@@ -107,7 +107,7 @@ def test_an_operator_follows_an_order_and_replays_a_dead_letter(
 
     # a wrong token is refused, and shows no data
     sign_in(browser, base, "not-the-token")
-    assert "not the admin token" in text_of(browser, "#login-error")
+    wait_for(lambda: "not the admin token" in text_of(browser, "#login-error"), "the refusal of a wrong token")
     browser.get(base + "/console")
     assert browser.current_url.endswith("/console/login")
     errors_in(browser)  # the 401 of the refused sign-in is logged as a failed load; that one was on purpose
