@@ -14,13 +14,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from redis import Redis
 
+from bridge import serve_state
 from bridge.clock import run_clock
 from bridge.settings import Settings
+from bridge.stopping import WebThread, listen
 from bridge.web.app import UVICORN_OPTIONS, create_app
-from bridge.worker import run_worker
+from bridge.worker import run_worker, worker_connection
 
 log = logging.getLogger("bridge.serve")
 
@@ -60,6 +61,10 @@ def in_memory_redis() -> Iterator[str]:
     port = _free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     server.RequestHandlerClass = _error_tolerant_handler()
+    # A handler thread blocked in a client's BLPOP must not hold up the process's end: closing the server
+    # would otherwise join it until the BLPOP times out.
+    server.daemon_threads = True
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True)
     thread.start()
     try:
@@ -69,30 +74,42 @@ def in_memory_redis() -> Iterator[str]:
         server.server_close()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, command: str = "serve") -> None:
+    """Everything in one process until the first SIGINT or SIGTERM; exits 1 at once when the port is taken."""
+    sock = listen(settings.host, settings.port, command)
     with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
         if settings.redis_url is None:
             url = stack.enter_context(in_memory_redis())
             log.warning(
                 "BRIDGE_REDIS_URL is not set: using an in-memory Redis. Queued work is LOST when this process "
                 "stops. Set BRIDGE_REDIS_URL (with AOF persistence on) for anything but a trial."
             )
+            stack.enter_context(serve_state.recorded(url, settings))
         else:
             url = settings.redis_url.get_secret_value()
-        connection = Redis.from_url(url)
-        app = create_app(settings, redis_url=url)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
-        server = uvicorn.Server(config)
-        web = threading.Thread(target=server.run, name="web", daemon=True)
-        stop_clock = threading.Event()
-        clock = threading.Thread(target=run_clock, args=(settings, connection, stop_clock), name="clock", daemon=True)
-        web.start()
-        clock.start()
-        log.info("bridge serving on http://%s:%d", settings.host, settings.port)
-        try:
-            run_worker(settings, connection, simple=True)
-        finally:
-            stop_clock.set()
-            server.should_exit = True
-            web.join(timeout=10)
-            clock.join(timeout=5)
+        run_all(settings, url, sock)
+
+
+def run_all(settings: Settings, url: str, sock: socket.socket, app: Any = None) -> None:
+    """Web (on ``sock``), clock and worker on the Redis at ``url``, until the first SIGINT or SIGTERM.
+
+    The worker runs in the main thread, so RQ's own signal handling applies: the first signal finishes the
+    job in hand and stops; a second one stops at once and hands the job back to its queue
+    (``bridge.worker``). Then the clock and the web server are stopped and joined. ``bridge demo`` calls
+    this with its own app.
+    """
+    app = app if app is not None else create_app(settings, redis_url=url)
+    web = WebThread(app, sock, **UVICORN_OPTIONS).start()
+    stop_clock = threading.Event()
+    clock_connection = Redis.from_url(url)
+    clock = threading.Thread(target=run_clock, args=(settings, clock_connection, stop_clock), name="clock", daemon=True)
+    clock.start()
+    log.info("bridge serving on http://%s:%d", settings.host, settings.port)
+    try:
+        run_worker(settings, worker_connection(url, settings), simple=True)
+    finally:
+        stop_clock.set()
+        web.stop()
+        clock.join(timeout=5)
+        log.info("bridge stopped")

@@ -31,6 +31,8 @@ import pkgutil
 import signal
 import threading
 import time
+from types import FrameType
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -88,7 +90,37 @@ def forget_dead_executions(connection: Redis, job: Job) -> int:
     return len(dead)
 
 
-class BridgeWorker(_ForgetsDeadExecutions, _IpTolerant, Worker):
+def hand_back(connection: Redis, job: Job, execution: Execution | None) -> None:
+    """Put a job whose run was cut short by a stop back at the front of its queue, without spending one of
+    its attempts: nothing went wrong with the job, the operator stopped the worker. Its jobs are idempotent
+    (the order lock, 1C's idempotency), so a run cut half-way and run again is an update at most."""
+    with connection.pipeline() as pipe:
+        if execution is not None:
+            execution.delete(job=job, pipeline=pipe)
+        pipe.execute()
+    Queue(job.origin, connection=connection).enqueue_job(job, at_front=True)
+    log.warning("job %s handed back to %s: the worker was stopped at once, during the job", job.id, job.origin)
+
+
+class _HandsBackOnColdStop:
+    """A second SIGINT/SIGTERM stops RQ's worker "cold", in the middle of its job. RQ itself leaves that job
+    in its started registry until the heartbeat expires and then counts it as a crash; here it goes straight
+    back into its queue."""
+
+    connection: Redis
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        job = self.get_current_job()  # type: ignore[attr-defined]
+        execution = self.execution  # type: ignore[attr-defined]
+        try:
+            super().request_force_stop(signum, frame)  # type: ignore[misc]
+        except SystemExit:
+            if job is not None:
+                hand_back(self.connection, job, execution)
+            raise
+
+
+class BridgeWorker(_HandsBackOnColdStop, _ForgetsDeadExecutions, _IpTolerant, Worker):
     """Forks a work-horse per job: a job that hangs or crashes cannot take the worker with it."""
 
     abandon_after: int = 60  # set by build_worker: the heartbeat TTL, see the module's docstring
@@ -101,7 +133,24 @@ class BridgeWorker(_ForgetsDeadExecutions, _IpTolerant, Worker):
 
 
 class BridgeSimpleWorker(_ForgetsDeadExecutions, _IpTolerant, SimpleWorker):
-    """Runs jobs in-process; used by ``bridge serve`` and tests, where forking buys nothing."""
+    """Runs jobs in-process; used by ``bridge serve`` and tests, where forking buys nothing.
+
+    Here a cold stop raises SystemExit inside the job itself, which RQ would record as the job's failure;
+    it is handed back instead, and the worker then stops as asked.
+    """
+
+    _cold_stop = False
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._cold_stop = True
+        super().request_force_stop(signum, frame)
+
+    def _finalize_failure(self, job: Job, queue: Queue, execution: Execution, exc_info: Any) -> None:
+        if self._cold_stop and exc_info[0] is SystemExit:
+            hand_back(self.connection, job, execution)
+            self.executions.pop(execution.id, None)
+            return
+        super()._finalize_failure(job, queue, execution, exc_info)
 
 
 # Modules a job imports besides its own (the pipelines' packages, all imported by ``preload``). httpx imports its
@@ -140,7 +189,13 @@ def build_worker(settings: Settings, connection: Redis, *, simple: bool = False)
     preload()
     queues = [make_queue(name, connection, default_timeout=settings.job_timeout) for name in WORKER_QUEUES]
     if simple:
-        return BridgeSimpleWorker(queues, connection=connection, maintenance_interval=settings.maintenance_interval)
+        # RQ's default worker_ttl would make an idle dequeue wait 405 s, and a stop wait for it.
+        return BridgeSimpleWorker(
+            queues,
+            connection=connection,
+            maintenance_interval=settings.maintenance_interval,
+            worker_ttl=settings.job_heartbeat + 15,
+        )
     worker = BridgeWorker(
         queues,
         connection=connection,
@@ -150,6 +205,16 @@ def build_worker(settings: Settings, connection: Redis, *, simple: bool = False)
     )
     worker.abandon_after = settings.job_lease + settings.job_heartbeat
     return worker
+
+
+def worker_connection(url: str, settings: Settings) -> Redis:
+    """The worker's own Redis client, whose reads outlast its blocking dequeue (one heartbeat).
+
+    redis-py's default read timeout is 5 s; RQ raises it on the client's pool, but not on connections the
+    pool already holds, so a client shared with the clock (``bridge serve``) timed out in BLPOP and RQ
+    logged "could not connect to Redis instance: Timeout reading from socket" at every start.
+    """
+    return Redis.from_url(url, socket_timeout=settings.job_heartbeat + 15)
 
 
 def recovery_bound(settings: Settings) -> float:

@@ -8,3 +8,18 @@ def record(entity: str, action: str) -> str:
     assert job is not None
     job.connection.rpush("test:ran", f"{entity}:{action}")
     return "recorded"
+
+
+def block(name: str) -> str:
+    """A job that says it started, then runs until the test lets it go (``test:release:<name>``), at most a
+    minute: the job in hand when a worker is asked to stop."""
+    import time
+
+    job = get_current_job()
+    assert job is not None
+    job.connection.rpush("test:started", name)
+    deadline = time.monotonic() + 60
+    while not job.connection.exists(f"test:release:{name}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.connection.rpush("test:finished", name)
+    return "released"

@@ -58,3 +58,41 @@ def test_serve_uses_the_real_redis_when_one_is_set(redis_url: str, shop: Any, on
     finally:
         serve.stop()
     assert "in-memory Redis" not in serve.output()
+
+
+def test_the_operators_commands_reach_a_running_serve_on_its_in_memory_redis(
+    shop: Any, onec: Any, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    port = free_port()
+    env = bridge_env(shop, onec, port, XDG_RUNTIME_DIR=str(tmp_path))
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    cli_env["XDG_RUNTIME_DIR"] = str(tmp_path)
+
+    def bridge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bridge", *args], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60
+        )
+
+    onec.reject(422, "Не заполнено поле Контрагент")
+    order = shop.add_order()
+    serve = BridgeProcess(["serve"], env, tmp_path, "serve")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", serve)
+        shop.fire_event(f"http://127.0.0.1:{port}/shop/events", "ONSALEORDERSAVED", order["id"])
+        wait_for(lambda: "Не заполнено поле Контрагент" in bridge("failed", "list").stdout, what="the dead letter")
+        log = bridge("log", "--id", str(order["id"]))
+        assert (log.returncode == 0 and "refused" in log.stdout.lower()) or "422" in log.stdout, log
+        state = (tmp_path / "bridge" / "serve.json").read_text()
+        assert "redis://127.0.0.1:" in state
+    finally:
+        serve.stop()
+    assert serve.proc.returncode == 0
+    assert not (tmp_path / "bridge" / "serve.json").exists()  # removed at the stop
+    after = bridge("failed", "list")
+    assert after.returncode == 1 and "no `bridge serve` on an in-memory Redis is running" in after.stderr

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bridge.cli import health, ops
 from bridge.cli.check import cmd_check
+from bridge.cli.demo import cmd_demo
 from bridge.cli.processes import cmd_clock, cmd_serve, cmd_web, cmd_worker
 
 
@@ -23,9 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
     sub.add_parser("clock", help="periodic work (order polling); run exactly one").set_defaults(func=cmd_clock)
-    sub.add_parser("check", help="validate settings and mappings").set_defaults(func=cmd_check)
+    check = sub.add_parser("check", help="validate settings and mappings")
+    check.add_argument("--live", action="store_true", help="also call the shop and 1C (reads only) and report")
+    check.set_defaults(func=cmd_check)
     ops.add_commands(sub)  # failed list / failed retry / log
     health.add_command(sub)  # the container health check
+    demo = sub.add_parser("demo", help="the bridge with an emulated shop and 1C, playing traffic (no settings)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

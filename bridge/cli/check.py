@@ -34,6 +34,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         if configuration.mappings is not None:
             notes.extend(describe(configuration.mappings))
             notes.append(_iblock_line(settings.shop_iblock_id, configuration.mappings.products.iblock_id))
+        if getattr(args, "live", False) and configuration.mappings is not None:
+            from bridge.cli.live import live_check
+
+            live_notes, live_errors = live_check(settings, configuration.mappings)
+            notes.extend(live_notes)
+            errors.extend(live_errors)
         if settings.redis_url is not None:
             errors.extend(_check_redis(settings.redis_url.get_secret_value()))
         else:

@@ -17,12 +17,26 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from bridge.cli.common import load_or_explain, require_redis
+from bridge.cli.common import load_or_explain
 
 
 def _redis(command: str) -> Redis:
+    from bridge import serve_state
+
     settings = load_or_explain()
-    url = require_redis(settings, command)
+    # In the newcomer's mode the queues live in the in-memory Redis of the running `bridge serve`.
+    if settings.redis_url is None:
+        url = serve_state.running_redis_url()
+        if url is None:
+            print(
+                f"bridge {command}: BRIDGE_REDIS_URL is not set and no `bridge serve` on an in-memory Redis is "
+                f"running for this user (looked for {serve_state.state_path()}); set BRIDGE_REDIS_URL to the "
+                "bridge's Redis, or run this while `bridge serve` runs",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)
+    else:
+        url = settings.redis_url.get_secret_value()
     return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, retry=Retry(NoBackoff(), 1))
 
 
@@ -81,6 +95,33 @@ def cmd_failed_retry(args: argparse.Namespace) -> int:
     return 1 if report.missing else 0
 
 
+def cmd_failed_discard(args: argparse.Namespace) -> int:
+    from bridge.queue import deadletters
+
+    if args.all == bool(args.ids):
+        print(
+            "bridge failed discard: give job ids (see `bridge failed list`) or --all, one of the two", file=sys.stderr
+        )
+        return 2
+    if not args.reason.strip():
+        print("bridge failed discard: say why with --reason (it is kept in the sync log)", file=sys.stderr)
+        return 2
+    redis = _redis("failed discard")
+    if args.all:
+        report = deadletters.discard_all(redis, args.reason)
+    else:
+        report = deadletters.discard(redis, args.ids, args.reason)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        for letter in report.discarded:
+            print(f"discarded {letter.id}  {letter.what}")
+        for job_id in report.missing:
+            print(f"not found {job_id}: not in the failed list (already retried or discarded?)", file=sys.stderr)
+        print(f"{len(report.discarded)} job(s) discarded; the reason is in `bridge log`")
+    return 1 if report.missing else 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from bridge.ops import synclog
 
@@ -113,6 +154,13 @@ def add_commands(sub: Any) -> None:
     retry.add_argument("--all", action="store_true", help="every failed job")
     retry.add_argument("--json", action="store_true", help="machine-readable output")
     retry.set_defaults(func=_friendly("failed retry", cmd_failed_retry))
+
+    discard = failed.add_parser("discard", help="drop failed jobs for good, with a reason kept in the sync log")
+    discard.add_argument("ids", nargs="*", metavar="ID", help="job ids from `bridge failed list`")
+    discard.add_argument("--all", action="store_true", help="every failed job")
+    discard.add_argument("--reason", required=True, help="why, in a few words (kept in the sync log)")
+    discard.add_argument("--json", action="store_true", help="machine-readable output")
+    discard.set_defaults(func=_friendly("failed discard", cmd_failed_discard))
 
     log = sub.add_parser("log", help="the sync log: every operation with the shop and 1C")
     log.add_argument("--entity", help="e.g. order")

@@ -71,6 +71,7 @@ SPECS: dict[str, Spec] = {
         "Updates from 1C not applied: refused at the intake, dropped or held, by kind, outcome and reason class.",
         ("kind", "outcome", "reason"),
     ),
+    "bridge_dead_letters_discarded": Spec("counter", "Failed jobs dropped for good by an operator.", ()),
 }
 
 

@@ -253,3 +253,60 @@ def format_table(letters: Sequence[DeadLetter]) -> list[str]:
         rows.append((d.id, d.what, str(d.attempts), when, d.why))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+
+
+@dataclass
+class DiscardReport:
+    discarded: list[DeadLetter] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"discarded": [d.as_dict() for d in self.discarded], "missing": self.missing}
+
+
+DISCARD_REASON_MAX = 500
+
+
+def discard(redis: Redis, job_ids: Iterable[str], reason: str, queues: Sequence[str] = QUEUES) -> DiscardReport:
+    """Drop these dead letters for good (a test order that can never be fixed), each with a person's reason
+    kept in the sync log: the order's history then ends in "discarded: <reason>", not in silence. Nothing
+    changes in the shop or in 1C."""
+    report = DiscardReport()
+    reason = " ".join(reason.split())[:DISCARD_REASON_MAX] or "no reason given"
+    for job_id in dict.fromkeys(job_ids):
+        queue = _find(redis, job_id, queues)
+        if queue is None:
+            report.missing.append(job_id)
+            continue
+        registry = FailedJobRegistry(queue, connection=redis)
+        job = Job.fetch_many([job_id], connection=redis)[0]
+        letter = _letter(job, queue) if job is not None else _missing(job_id, queue)
+        if not redis.zrem(registry.key, job_id):  # someone else retried or discarded it a moment ago
+            report.missing.append(job_id)
+            continue
+        if job is not None:
+            job.delete(remove_from_queue=False)
+        _note_discard(redis, letter, reason)
+        report.discarded.append(letter)
+    return report
+
+
+def discard_all(redis: Redis, reason: str, queues: Sequence[str] = QUEUES) -> DiscardReport:
+    job_ids = [job_id for queue in queues for job_id in FailedJobRegistry(queue, connection=redis).get_job_ids()]
+    return discard(redis, job_ids, reason, queues)
+
+
+def _note_discard(redis: Redis, letter: DeadLetter, reason: str) -> None:
+    from bridge.ops import metrics
+    from bridge.ops.synclog import Entry
+    from bridge.ops.telemetry import Telemetry
+
+    entry = Entry(
+        "bridge",
+        "discard",
+        "discarded",
+        letter.entity,
+        letter.entity_id,
+        detail=f"{letter.id} dropped by hand ({reason}); it had failed: {letter.why}",
+    )
+    Telemetry(redis).record(entry, counters=lambda pipe: metrics.inc(pipe, "bridge_dead_letters_discarded"))

@@ -98,6 +98,58 @@ async def failed_retry_one(request: Request) -> Response:
 
 
 @guarded(admin_bearer)
+async def failed_discard(request: Request) -> Response:
+    """Body ``{"ids": [...], "reason": "..."}`` or ``{"all": true, "reason": "..."}``; the reason is required."""
+    hint = 'send {"ids": ["<job id>", ...], "reason": "<why>"} or {"all": true, "reason": "<why>"}'
+    data = await _json_body(request, hint)
+    return data if isinstance(data, Response) else await _discard(request, data, hint, None)
+
+
+@guarded(admin_bearer)
+async def failed_discard_one(request: Request) -> Response:
+    hint = 'send {"reason": "<why>"}'
+    data = await _json_body(request, hint)
+    return data if isinstance(data, Response) else await _discard(request, data, hint, request.path_params["job_id"])
+
+
+async def _json_body(request: Request, hint: str) -> Any:
+    """The JSON body, or the refusal to answer with."""
+    try:
+        body = await read_body(request, MAX_RETRY_BODY)
+    except BodyError as exc:
+        return problem(exc.status, exc.error, exc.message)
+    try:
+        return load_json(body or b"{}")
+    except BodyError as exc:
+        return problem(400, exc.error, f"{exc.message}: {hint}")
+
+
+async def _discard(request: Request, data: Any, hint: str, one: str | None) -> Response:
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        return problem(400, "bad_request", f"say why in reason (it is kept in the sync log): {hint}")
+    if one is not None:
+        ids: list[str] | None = [one]
+    elif isinstance(data, dict) and data.get("all") is True and "ids" not in data:
+        ids = None
+    else:
+        ids = data.get("ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and re.match(JOB_ID, i) for i in ids):
+            return problem(400, "bad_request", f"ids must be a non-empty list of job ids: {hint}")
+    redis = request.app.state.sync_redis
+    try:
+        if ids is None:
+            report = await run_in_threadpool(deadletters.discard_all, redis, reason)
+        else:
+            report = await run_in_threadpool(deadletters.discard, redis, ids, reason)
+    except (RedisError, OSError):
+        return redis_down()
+    if one is not None and report.missing:
+        return problem(404, "not_found", f"no failed job {one!r} (already retried or discarded, or never failed)")
+    return JSONResponse(report.as_dict())
+
+
+@guarded(admin_bearer)
 async def sync_log(request: Request) -> Response:
     """``?entity=order&id=300&limit=100``: newest first; ``entity`` alone filters the recent global log."""
     entity = request.query_params.get("entity") or None
@@ -124,4 +176,6 @@ def routes() -> list[Route]:
         Route("/admin/failed/retry", failed_retry, methods=["POST"]),
         Route("/admin/failed/{job_id}/retry", failed_retry_one, methods=["POST"]),
         Route("/admin/log", sync_log, methods=["GET"]),
+        Route("/admin/failed/discard", failed_discard, methods=["POST"]),
+        Route("/admin/failed/{job_id}/discard", failed_discard_one, methods=["POST"]),
     ]

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bridge.queue import QUEUES
 from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
-from bridge.web import admin, exchange, exchange_sale, onec_batches, onec_pushes
+from bridge.web import admin, console, exchange, exchange_sale, onec_batches, onec_pushes
 from bridge.web.event_accounting import EventAccounting
 from bridge.web.health import healthz, readyz
 from bridge.web.metrics import metrics_endpoint
@@ -51,6 +51,7 @@ def routes() -> list[Route]:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *exchange.routes(),  # type=sale's handlers are registered by importing exchange_sale
         *onec_batches.routes(),
+        *console.routes(),
     ]
 
 

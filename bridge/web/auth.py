@@ -187,3 +187,48 @@ def exchange_login(request: Request) -> str | None:
     if not (good_user and good_password and user and password):
         return "wrong user or password"
     return None
+
+
+# -- the operator console --------------------------------------------------------------------------------------
+
+
+def _console_off(request: Request) -> Response:
+    from bridge.web.console.render import page
+
+    return page(request, "off.html", 503)
+
+
+async def console_viewer(request: Request) -> Response | None:
+    """``/console``: off without ``BRIDGE_ADMIN_TOKEN`` (a page that says so, 503); the admin Bearer for tools;
+    else the signed session cookie, and a POST of a cookie session must carry the session's CSRF token. A
+    browser without a session is sent to the login page; a POST without one is refused (403)."""
+    from starlette.responses import RedirectResponse
+
+    from bridge.web.console import session
+    from bridge.web.console.forms import read_form
+
+    token = request.app.state.settings.admin_token
+    secret = token.get_secret_value() if token is not None else ""
+    if not secret:
+        return _console_off(request)
+    given = bearer_token(request)
+    if given is not None:
+        if same_secret((given,), (secret,)):
+            request.state.console_session = False
+            return None
+        response = problem(401, "unauthorized", "send Authorization: Bearer <BRIDGE_ADMIN_TOKEN>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bridge console"'
+        return response
+    nonce = session.nonce_of(secret, "session", request.cookies.get(session.SESSION_COOKIE))
+    if nonce is None:
+        if request.method == "POST":
+            return problem(403, "forbidden", "sign in to the console first (/console/login)")
+        return RedirectResponse("/console/login", 303)
+    expected = session.csrf_token(secret, nonce)
+    request.state.csrf = expected
+    request.state.console_session = True
+    if request.method == "POST":
+        offered = (await read_form(request)).get("csrf")
+        if offered is None or not same_secret((offered,), (expected,)):
+            return problem(403, "bad_csrf", "the form's CSRF token is missing or wrong; reload the page and try again")
+    return None

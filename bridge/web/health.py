@@ -1,4 +1,5 @@
-"""``/healthz`` (the process runs) and ``/readyz`` (it can do its work: Redis answers; what waits and why)."""
+"""``/healthz`` (the process runs) and ``/readyz`` (it can do its work: Redis answers, a worker and a clock run;
+what waits and why)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bridge import keys
-from bridge.ops import status
+from bridge.ops import liveness, status
 from bridge.texts import as_text
 from bridge.updates.kinds import KINDS
 
@@ -42,6 +43,7 @@ async def readiness(redis: Any) -> dict[str, Any]:
         "rate_limit": snapshot.shop.rate_limit,
         "paused_until": datetime.fromtimestamp(paused_until, UTC).isoformat() if paused_until else None,
     }
+    alive = await liveness.read_async(redis)
     # Open alert incidents (bridge.ops.alerts): what the people on call have been told about.
     return {
         "redis": "ok",
@@ -50,6 +52,8 @@ async def readiness(redis: Any) -> dict[str, Any]:
         "shop": shop,
         "alerts": snapshot.alerts,
         "held": await held_updates(redis),
+        **alive.as_dict(),
+        "problems": alive.problems(),
     }
 
 
@@ -76,4 +80,6 @@ async def readyz(request: Request) -> JSONResponse:
         body = await asyncio.wait_for(readiness(request.app.state.redis), READY_TIMEOUT)
     except (RedisError, OSError) as exc:
         return JSONResponse({"status": "unready", "redis": f"unreachable: {type(exc).__name__}"}, status_code=503)
-    return JSONResponse({"status": "ready", **body})
+    # No worker or no clock is "degraded", still 200: this web process accepts and queues work, and a load
+    # balancer that took every web instance out for a stopped worker would lose the shop's webhooks too.
+    return JSONResponse({"status": "degraded" if body["problems"] else "ready", **body})

@@ -39,6 +39,13 @@ RETRY_REPORT: dict[str, Any] = {
         "missing": {"type": "array", "items": {"type": "string"}, "description": "ids not in the failed list"},
     },
 }
+DISCARD_REPORT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "discarded": {"type": "array", "items": DEAD_LETTER},
+        "missing": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
 LOG_ENTRY: dict[str, Any] = {
     "type": "object",
@@ -161,6 +168,50 @@ def ops_paths() -> Paths:
                     ),
                 ],
                 extra=bad,
+            )
+        },
+        "/admin/failed/discard": {
+            "post": _admin(
+                "drop failed jobs for good; the reason is kept in the sync log",
+                DISCARD_REPORT,
+                requestBody={
+                    "required": True,
+                    **_json(
+                        {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["ids", "reason"],
+                                    "properties": {
+                                        "ids": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                                        "reason": {"type": "string", "minLength": 1},
+                                    },
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["all", "reason"],
+                                    "properties": {
+                                        "all": {"const": True},
+                                        "reason": {"type": "string", "minLength": 1},
+                                    },
+                                },
+                            ]
+                        }
+                    ),
+                },
+                extra=bad,
+            )
+        },
+        "/admin/failed/{job_id}/discard": {
+            "post": _admin(
+                "drop one failed job for good; the reason is kept in the sync log",
+                DISCARD_REPORT,
+                parameters=[{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                requestBody={
+                    "required": True,
+                    **_json({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}),
+                },
+                extra={**bad, "404": {"description": "no such failed job", **_json(_PROBLEM)}},
             )
         },
     }

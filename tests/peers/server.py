@@ -28,7 +28,7 @@ def free_port() -> int:
 class LiveServer:
     """One uvicorn server in a daemon thread; usable as a context manager that stops it on exit."""
 
-    def __init__(self, app: ASGIApp, *, port: int = 0, startup_timeout: float = 10.0) -> None:
+    def __init__(self, app: ASGIApp, *, port: int = 0, startup_timeout: float = 10.0, lifespan: str = "off") -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((HOST, port))
@@ -38,7 +38,7 @@ class LiveServer:
             app,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan=lifespan,  # "on" for the bridge's own app, whose lifespan opens its Redis clients
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
