@@ -165,6 +165,18 @@ def request_kinds(requests: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
     return counts
 
 
+def request_methods(requests: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+    """How many requests of each method (a batch by the methods of its commands), to tell writes from lookups."""
+    counts: dict[str, int] = {}
+    for method, params in requests:
+        if method == "batch":
+            commands = params.get("cmd") or {}
+            values = commands.values() if isinstance(commands, dict) else commands
+            method = "batch(" + ",".join(sorted({str(c).split("?")[0] for c in values})) + ")"
+        counts[method] = counts.get(method, 0) + 1
+    return counts
+
+
 def written_commands(requests: list[tuple[str, dict[str, Any]]]) -> int:
     total = 0
     for method, params in requests:
@@ -238,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 writes = changed.changed * len(changed.price_types)
                 bound = math.ceil(writes / 50)  # no lookup is needed: the first export taught the shop ids
                 used = len(p.shop.requests)
+                print("1 % changed, shop requests:", request_methods(p.shop.requests), flush=True)
                 row.update(
                     changed_offers=changed.changed,
                     changed_writes=written_commands(p.shop.requests),

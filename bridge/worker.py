@@ -43,7 +43,7 @@ from rq.job import Job
 from rq.worker import BaseWorker
 
 from bridge import runtime
-from bridge.queue import CRASH_RETRY, QUEUES, make_queue
+from bridge.queue import CRASH_RETRY, EXCHANGE_QUEUE, ORDERS_QUEUE, SHOP_QUEUE, make_queue
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.tls import client_context
@@ -175,12 +175,19 @@ def preload() -> None:
     client_context()
 
 
+# The order a worker takes its queues in (RQ dequeues from the first that holds a job): an order's job is
+# short and a customer waits on it; an exchange import is what 1C waits on, answered ``progress`` until it ends;
+# a flush waits on nobody and works in slices (``bridge.updates.flush``), so an import never waits behind it
+# for more than one slice.
+WORKER_QUEUES = (ORDERS_QUEUE, EXCHANGE_QUEUE, SHOP_QUEUE)
+
+
 def build_worker(settings: Settings, connection: Redis, *, simple: bool = False) -> BaseWorker:
     rt = Runtime.from_settings(settings, connection)
     rt.mappings  # noqa: B018 - load and validate once, before forking, so a bad file fails at start
     runtime.install(rt)
     preload()
-    queues = [make_queue(name, connection, default_timeout=settings.job_timeout) for name in QUEUES]
+    queues = [make_queue(name, connection, default_timeout=settings.job_timeout) for name in WORKER_QUEUES]
     if simple:
         # RQ's default worker_ttl would make an idle dequeue wait 405 s, and a stop wait for it.
         return BridgeSimpleWorker(
@@ -233,7 +240,7 @@ def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, b
     """
     while True:
         worker = build_worker(settings, connection, simple=simple)
-        log.info("worker %s listening on %s", worker.name, ", ".join(QUEUES))
+        log.info("worker %s listening on %s", worker.name, ", ".join(WORKER_QUEUES))
         try:
             worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
         except (RedisConnectionError, RedisTimeoutError) as exc:  # raised by RQ's teardown, Redis still down

@@ -20,7 +20,7 @@ from bridge import keys
 from bridge.exchange import importing
 from bridge.mappings import DEFAULTS_DIR
 from bridge.ops import metrics, synclog
-from bridge.queue import SHOP_QUEUE
+from bridge.queue import EXCHANGE_QUEUE
 from bridge.settings import Settings
 from bridge.web.app import create_app
 from tests.exchange_env import PASSWORD, USER, exchange_env, export, onec_for
@@ -266,7 +266,7 @@ def test_repeated_import_calls_start_one_job(env: UpdatesEnv, onec: OnecExchange
     onec.upload("import.xml", export(1)["import0_1.xml"])
     replies = [onec.call("catalog", "import", filename="import.xml") for _ in range(5)]
     assert {r.status for r in replies} == {"progress"}
-    queue = Queue(SHOP_QUEUE, connection=env.redis)
+    queue = Queue(EXCHANGE_QUEUE, connection=env.redis)
     assert sum(1 for job in queue.jobs if str(job.func_name).endswith("import_file")) == 1
     env.run_jobs()
     assert onec.call("catalog", "import", filename="import.xml").status == "success"

@@ -17,12 +17,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from starlette.testclient import TestClient
 
 from bridge import runtime
-from bridge.queue import QUEUES, SHOP_QUEUE, make_queue
+from bridge.queue import EXCHANGE_QUEUE, SHOP_QUEUE, make_queue
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.updates import inbox
 from bridge.web.app import create_app
-from bridge.worker import BridgeSimpleWorker
+from bridge.worker import WORKER_QUEUES, BridgeSimpleWorker
 
 TOKEN = "inbound-t0ken-0001"
 
@@ -42,7 +42,7 @@ class UpdatesEnv:
     def run_jobs(self, *, max_rounds: int = 20) -> int:
         """Work the queues until empty, releasing scheduled retries at once. Returns the rounds it took."""
         runtime.install(self.rt)
-        queues = [make_queue(name, self.redis, default_timeout=self.rt.settings.job_timeout) for name in QUEUES]
+        queues = [make_queue(name, self.redis, default_timeout=self.rt.settings.job_timeout) for name in WORKER_QUEUES]
         for round_number in range(1, max_rounds + 1):
             worker = BridgeSimpleWorker(queues, connection=self.redis)
             worker.work(burst=True, logging_level="WARNING")
@@ -56,20 +56,23 @@ class UpdatesEnv:
         return int(self.redis.hlen(f"bridge:pending:{kind}"))
 
     def failed(self) -> list[Job]:
-        registry = FailedJobRegistry(queue=make_queue(SHOP_QUEUE, self.redis))
-        return [Job.fetch(job_id, connection=self.redis) for job_id in registry.get_job_ids()]
+        registries = [FailedJobRegistry(queue=make_queue(name, self.redis)) for name in (SHOP_QUEUE, EXCHANGE_QUEUE)]
+        return [Job.fetch(job_id, connection=self.redis) for r in registries for job_id in r.get_job_ids()]
 
 
 def release_scheduled(rt: Runtime) -> int:
-    """Move every scheduled retry of the shop queue into the queue now (RQ's scheduler would, later)."""
-    queue = rt.queue(SHOP_QUEUE)
-    registry = ScheduledJobRegistry(queue=queue)
-    job_ids = registry.get_job_ids()
-    for job_id in job_ids:
-        job = Job.fetch(job_id, connection=rt.redis)
-        registry.remove(job)
-        queue.enqueue_job(job)
-    return len(job_ids)
+    """Move every scheduled retry of the shop and exchange queues into its queue now (RQ's scheduler would, later)."""
+    released = 0
+    for name in (SHOP_QUEUE, EXCHANGE_QUEUE):
+        queue = rt.queue(name)
+        registry = ScheduledJobRegistry(queue=queue)
+        job_ids = registry.get_job_ids()
+        for job_id in job_ids:
+            job = Job.fetch(job_id, connection=rt.redis)
+            registry.remove(job)
+            queue.enqueue_job(job)
+        released += len(job_ids)
+    return released
 
 
 def write_mappings(directory: Path, catalog: str) -> Path:

@@ -14,7 +14,10 @@ from rq import Queue, Retry
 
 ORDERS_QUEUE = "bridge-orders"
 SHOP_QUEUE = "bridge-shop"
-QUEUES = (ORDERS_QUEUE, SHOP_QUEUE)
+# The imports of 1C's exchange files: 1C waits on each, asking ``mode=import`` again while the bridge answers
+# ``progress``, so a worker takes them before any flush (the order of ``bridge.worker.WORKER_QUEUES``).
+EXCHANGE_QUEUE = "bridge-exchange"
+QUEUES = (ORDERS_QUEUE, SHOP_QUEUE, EXCHANGE_QUEUE)
 
 # A crash-safety net only: a job killed with its worker runs again this many times. Failures the job
 # understands are rescheduled by the job itself (``schedule_retry``) with delays chosen by their cause.

@@ -22,7 +22,7 @@ from rq import Queue
 from rq.job import Job
 
 from bridge import keys
-from bridge.queue import CRASH_RETRY, FAILURE_TTL, ORDERS_QUEUE, SHOP_QUEUE
+from bridge.queue import CRASH_RETRY, EXCHANGE_QUEUE, FAILURE_TTL, ORDERS_QUEUE, SHOP_QUEUE
 
 SYNC_ORDER = "bridge.orders.job.sync_order"
 FLUSH = "bridge.updates.flush.flush"
@@ -158,8 +158,10 @@ class JobKind:
 
 ORDER_JOB = JobKind("order", ORDERS_QUEUE, SYNC_ORDER, keys.ORDER_PENDING.format(order_id=""), with_action=True)
 FLUSH_JOB = JobKind("flush", SHOP_QUEUE, FLUSH, keys.UPDATES_FLUSH.format(kind=""), with_action=False)
+# On its own queue, which workers take before the flushes: 1C's exchange node waits on each import, while a
+# flush waits on nobody (see ``bridge.worker.WORKER_QUEUES``).
 EXCHANGE_JOB = JobKind(
-    "exchange", SHOP_QUEUE, IMPORT_EXCHANGE_FILE, keys.EXCHANGE_IMPORT_PENDING.format(entity=""), with_action=False
+    "exchange", EXCHANGE_QUEUE, IMPORT_EXCHANGE_FILE, keys.EXCHANGE_IMPORT_PENDING.format(entity=""), with_action=False
 )
 # The import of one file of 1C's order documents (type=sale), beside the catalogue's (same states, own job).
 IMPORT_SALE_FILE = "bridge.exchange.sale.importing.import_documents"
