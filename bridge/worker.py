@@ -74,6 +74,17 @@ class _ForgetsDeadExecutions:
         forget_dead_executions(self.connection, job)
         super().execute_job(job, queue)  # type: ignore[misc]
 
+    # The dead execution's hash may also run out while the re-run is in progress (its lease and the
+    # registry's entry end at about the moment the job was found abandoned): forget again just before RQ
+    # reads the registry to clean up after the job.
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any, execution: Execution) -> None:
+        forget_dead_executions(self.connection, job)
+        super().handle_job_success(job, queue, started_job_registry, execution)  # type: ignore[misc]
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        forget_dead_executions(self.connection, job)
+        super().handle_job_failure(job, queue, *args, **kwargs)  # type: ignore[misc]
+
 
 def forget_dead_executions(connection: Redis, job: Job) -> int:
     """Remove entries of ``job``'s execution registry whose execution hash is gone; how many there were."""

@@ -23,3 +23,15 @@ def block(name: str) -> str:
         time.sleep(0.05)
     job.connection.rpush("test:finished", name)
     return "released"
+
+
+def outlived(name: str) -> str:
+    """A re-run of an abandoned job, during which the dead run's execution hash runs out: its entry stays
+    in the job's execution registry, as RQ 3.0.0 leaves it."""
+    import time
+
+    job = get_current_job()
+    assert job is not None
+    job.connection.zadd(job.execution_registry.key, {f"dead-{name}": time.time() + 60})
+    job.connection.rpush("test:outlived", name)
+    return "done"

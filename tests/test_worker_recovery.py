@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
@@ -30,7 +30,7 @@ from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.shop.batch import parse
 from bridge.updates.flush import queue_flush
-from bridge.worker import BridgeWorker, build_worker, forget_dead_executions, recovery_bound
+from bridge.worker import BridgeSimpleWorker, BridgeWorker, build_worker, forget_dead_executions, recovery_bound
 
 
 @pytest.fixture
@@ -98,6 +98,18 @@ def test_stale_execution_entries_are_forgotten_and_live_ones_kept(redis: Redis) 
     redis.hset("rq:execution:order-1-abc:alive", "job_id", "order-1-abc")
     assert forget_dead_executions(redis, job) == 1
     assert [m.decode() for m in redis.zrange(key, 0, -1)] == ["alive"]
+
+
+def test_a_dead_execution_that_runs_out_during_the_rerun_does_not_fail_the_job(redis: Redis) -> None:
+    """The job runs once: without forgetting again before RQ's clean-up (jobs keep no result, as the
+    bridge's own), RQ raises ``Execution … not found`` after the job succeeded and schedules a retry."""
+    queue = Queue("bridge-test-outlived", connection=redis)
+    job = queue.enqueue("tests.jobs_for_tests.outlived", "a", retry=Retry(max=3, interval=60), result_ttl=0)
+    BridgeSimpleWorker([queue], connection=redis).work(burst=True)
+    assert redis.lrange("test:outlived", 0, -1) == [b"a"]
+    assert job.id not in ScheduledJobRegistry(queue=queue)
+    assert job.id not in FailedJobRegistry(queue=queue)
+    assert not redis.exists(job.key)  # finished and cleaned up, as a job without a result is
 
 
 def test_a_marker_without_a_job_gets_its_job_back_at_the_second_sweep(rt: Runtime, redis: Redis) -> None:
