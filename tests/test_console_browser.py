@@ -83,10 +83,16 @@ def errors_in(driver: Any) -> list[str]:
 
 
 def text_of(driver: Any, css: str) -> str:
+    """The element's text, or "" while the page has none: also when the page replaced the element between
+    finding it and reading it (it refreshes itself), so a ``wait_for`` looks again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return str(found[0].text) if found else ""
+    try:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        return str(found[0].text) if found else ""
+    except StaleElementReferenceException:
+        return ""
 
 
 def sign_in(driver: Any, base: str, token: str) -> None:
