@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -385,3 +386,17 @@ def test_redis_restart_keeps_aof(tmp_path: Path) -> None:
         server.restart()
         with server.client() as client:
             assert client.get("durable") == b"yes"
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_apart_per_test_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pytest-xdist processes never hand out the same port, and no port-0 server or outgoing
+    connection (the kernel's ephemeral range, 32768 and up) can take one before its process binds it."""
+    from tests.peers import server
+
+    handed: dict[str, list[int]] = {}
+    for worker, first in (("gw0", 20000), ("gw1", 23000), ("gw3", 29000)):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        monkeypatch.setattr(server, "_ports", None)
+        handed[worker] = [server.free_port() for _ in range(50)]
+        assert len(set(handed[worker])) == 50
+        assert all(first <= port < first + 3000 < 32768 for port in handed[worker])

@@ -7,9 +7,13 @@ the race of picking a port and binding it later.
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
@@ -18,11 +22,43 @@ from starlette.types import ASGIApp
 HOST = "127.0.0.1"
 
 
+# Ports handed to processes that bind them later come from below the kernel's ephemeral range (32768 and
+# up on Linux), where no outgoing connection and no port-0 server (``LiveServer``) can take one meanwhile,
+# and each pytest-xdist test process has a share of its own, so two of them never hand out the same port.
+_PORTS_FROM, _SHARE, _SHARES = 20000, 3000, 4
+_next_port = threading.Lock()
+_ports: Iterator[int] | None = None
+
+
+def _first_port() -> int:
+    """Where this test process's share starts (``gw2`` is the third pytest-xdist process)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return _PORTS_FROM + (int(worker) if worker.isdigit() else 0) % _SHARES * _SHARE
+
+
+def _port_cycle() -> Iterator[int]:
+    first = _first_port()
+    offset = random.randrange(_SHARE)  # a new run starts elsewhere than the last one, whose ports may linger
+    for step in itertools.count():
+        yield first + (offset + step) % _SHARE
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (for processes that must be told their port, like redis-server)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now and that no other caller is handed soon (for processes that must be told
+    their port, like redis-server or ``bridge web``): the share is cycled through before a port comes again."""
+    global _ports
+    with _next_port:
+        if _ports is None:
+            _ports = _port_cycle()
+        for _ in range(_SHARE):
+            port = next(_ports)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    continue  # in use (another service of the machine, or a port still in TIME_WAIT)
+                return port
+    raise RuntimeError(f"no free port among the {_SHARE} from {_first_port()}")
 
 
 class LiveServer:
