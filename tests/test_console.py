@@ -180,3 +180,8 @@ def test_an_order_is_found_by_id_and_by_account_number(
     assert "knows no order" in client.get("/console/order", params={"q": "999999"}).text
     overview = client.get("/console").text
     assert "bridge-orders" in overview and "Circuit closed" in overview and "<svg" in overview
+
+
+def test_the_browsers_icon_request_gets_no_content_not_a_404(client: TestClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 204 and response.content == b""
