@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("inbound_token", "admin_token", "telegram_bot_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        """``BRIDGE_INBOUND_TOKEN=`` (a line of .env.example left empty) leaves the feature off, and says so."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("exchange_sale_encoding", mode="before")
     @classmethod
     def _encoding(cls, value: object) -> object:

@@ -96,7 +96,9 @@ def test_the_env_example_ships_no_secret_and_loads_as_it_is(tmp_path: Path, monk
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
-    settings = Settings()  # copied unchanged it starts (every feature off) instead of failing
+    settings = Settings()  # copied unchanged it starts (every feature off, and said to be) instead of failing
     assert settings.shop_url is None and settings.onec_url is None
+    for feature in ("shop events", "shop calls", "1C calls", "1C inbound", "admin API"):
+        assert settings.missing_for(feature), feature
     commented = {name: value for name, value, off in _assignments(ENV_EXAMPLE.read_text(encoding="utf-8")) if off}
     Settings(**{name.removeprefix("BRIDGE_").lower(): value for name, value in commented.items()})  # valid examples
