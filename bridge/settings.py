@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bridge.orders import poll_start as poll_start_setting
+
 # What each feature needs, in the words an operator sees in ``bridge check`` and in 503 answers.
 FEATURE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "shop events": ("BRIDGE_SHOP_APP_TOKENS",),
@@ -116,6 +118,8 @@ class Settings(BaseSettings):
 
     mappings_dir: Path = Path("./mappings")
     poll_interval: float = Field(300.0, ge=0)
+    # Where the very first poll starts (no watermark yet): a look-back such as 24h or 0, or a date-time.
+    poll_start: str = poll_start_setting.DEFAULT
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
 
     host: str = "0.0.0.0"
@@ -170,6 +174,12 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("inbound_token", "admin_token", "telegram_bot_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        """``BRIDGE_INBOUND_TOKEN=`` (a line of .env.example left empty) leaves the feature off, and says so."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("exchange_sale_encoding", mode="before")
     @classmethod
@@ -254,6 +264,12 @@ class Settings(BaseSettings):
         if value not in ("starttls", "ssl", "none"):
             raise ValueError("must be 'starttls', 'ssl' or 'none'")
         return value
+
+    @field_validator("poll_start")
+    @classmethod
+    def _poll_start(cls, value: str) -> str:
+        poll_start_setting.parse(value)  # a ValueError says which forms it takes
+        return value.strip()
 
     @field_validator("log_format")
     @classmethod

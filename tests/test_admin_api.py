@@ -127,14 +127,15 @@ def test_readyz_shows_alerts_and_the_shop_pause(client: TestClient, redis_url: s
     assert body["onec"]["circuit"] == "closed"
 
 
-def test_readyz_and_metrics_answer_503_when_redis_is_unreachable(shop: Any, onec: Any) -> None:
+def test_readyz_answers_503_and_metrics_say_redis_is_down_when_redis_is_unreachable(shop: Any, onec: Any) -> None:
     from tests.peers.server import free_port
 
     settings = emulator_settings(f"redis://127.0.0.1:{free_port()}/0", shop, onec, admin_token=TOKEN)
     for client in client_for(settings):
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["status"] == "unready"
-        assert client.get("/metrics").status_code == 503
+        scraped = client.get("/metrics")
+        assert scraped.status_code == 200 and "bridge_redis_up 0.0" in scraped.text
         assert client.get("/admin/failed", headers=AUTH).status_code == 503
 
 

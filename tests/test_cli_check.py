@@ -52,6 +52,23 @@ def test_check_reports_an_unreachable_redis() -> None:
     assert "BRIDGE_REDIS_URL: Redis does not answer" in result.stderr
 
 
+def test_check_shows_where_the_first_poll_starts_and_when_it_no_longer_matters(redis_url: str) -> None:
+    result = run("check", env={"BRIDGE_POLL_START": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "first poll: only orders changed from its start on (BRIDGE_POLL_START=0)" in result.stdout
+    shown = run("check", env={"BRIDGE_POLL_START": "2026-12-01T00:00:00+03:00"}).stdout
+    assert "first poll: orders changed since 2026-12-01T00:00:00+03:00 are sent to 1C" in shown
+    assert "orders changed in the 24h before it" in run("check").stdout  # the default
+
+    from redis import Redis
+
+    from bridge import keys
+
+    Redis.from_url(redis_url).set(keys.POLL_WATERMARK, "2026-12-02T05:03:28+00:00")
+    result = run("check", env={"BRIDGE_REDIS_URL": redis_url})
+    assert "polls have run: the next starts at 2026-12-02T05:03:28+00:00" in result.stdout, result.stdout
+
+
 def test_processes_refuse_to_start_without_redis() -> None:
     for command in ("web", "worker", "clock"):
         result = run(command)
@@ -89,6 +106,11 @@ BAD_SETTINGS = [
     (
         {"BRIDGE_RETRY_MIN_DELAY": "10", "BRIDGE_RETRY_MAX_DELAY": "5"},
         "BRIDGE_RETRY_MAX_DELAY: must not be less than BRIDGE_RETRY_MIN_DELAY (10)",
+    ),
+    (
+        {"BRIDGE_POLL_START": "yesterday"},
+        "BRIDGE_POLL_START: must be a duration such as 24h, 90m, 7d or 0, or an ISO date-time such as "
+        "2026-12-01T00:00:00+03:00, got 'yesterday'",
     ),
     (
         {"BRIDGE_MAPPINGS_DIR": "/nowhere/mappings"},

@@ -191,10 +191,17 @@ def test_bytes_that_are_not_utf8_are_never_taken_by_the_fast_check() -> None:
         assert count_if_valid("stock", body) is None
 
 
+@pytest.mark.parametrize("kind", list(CHOICES))
+@pytest.mark.parametrize("text", ['{"items": []}', '{"items":[]}', '{ "items" : [ ] }'])
+def test_an_empty_list_is_valid_for_both_checks(kind: str, text: str) -> None:
+    assert count_if_valid(kind, text) == 0
+    assert count_if_valid(kind, text.encode()) == 0
+    assert full_count(kind, text) == 0
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        '{"items": []}',
         '{"items": [{"xml_id": "a", "store": "S", "amount": 1}], "extra": 1}',
         '{"items": [{"xml_id": "a", "store": "S", "amount": 1, "amount": "x"}]}',
         '{"items": [{"xml_id": "a", "store": "S", "amount": 1}]} trailing',

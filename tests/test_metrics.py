@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from rq import Queue
+from starlette.testclient import TestClient
 
 from bridge import keys
 from bridge.ops import metrics
 from bridge.queue import ORDERS_QUEUE
+from bridge.settings import Settings
+from bridge.web.app import create_app
+from tests.peers.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -86,3 +92,35 @@ def test_label_values_cannot_break_the_encoding(redis: Redis) -> None:
 def test_a_wrong_number_of_labels_is_a_programming_error(redis: Redis) -> None:
     with pytest.raises(ValueError, match="takes labels"):
         metrics.inc(redis, "bridge_jobs", ("order",))
+
+
+def _scrape(client: TestClient) -> dict[str, float]:
+    answer = client.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain")
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+def test_metrics_keep_answering_while_redis_is_down_with_redis_up_zero(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    try:
+        with TestClient(create_app(Settings(redis_url=server.url))) as client:
+            metrics.inc(server.client(), "bridge_onec_items", ("stock",), 3)
+            up = _scrape(client)
+            assert up["bridge_redis_up"] == 1
+            assert "bridge_onec_circuit_open" in up
+            assert "bridge_onec_items_total" in client.get("/metrics").text
+
+            server.stop()
+            down = _scrape(client)
+            assert down == {"bridge_redis_up": 0}  # nothing that lives in Redis, and nothing made up
+
+            server.start()
+            assert _scrape(client)["bridge_redis_up"] == 1  # back without a restart of the bridge
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from bridge.queue import SHOP_QUEUE
 from bridge.settings import Settings
 from bridge.updates import inbox
+from bridge.updates.kinds import KINDS
 from bridge.web.app import create_app
 from tests.peers.server import free_port
 
@@ -131,6 +132,28 @@ def test_fifty_thousand_items_are_accepted(client: TestClient, redis: Redis) -> 
     assert Queue(SHOP_QUEUE, connection=redis).count == 1
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_an_empty_push_is_accepted_with_a_batch_of_zeros_and_changes_nothing(
+    kind: str, client: TestClient, redis: Redis
+) -> None:
+    answer = client.post(f"/1c/{kind}", json={"items": []}, headers=AUTH)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["accepted"] == 0
+    batch = answer.json()["batch"]
+    assert batch.startswith(f"{kind}-")
+    looked_up = client.get(f"/1c/batches/{batch}", headers=AUTH)
+    assert looked_up.status_code == 200, looked_up.text
+    shown = looked_up.json()
+    assert {
+        name: shown[name] for name in ("accepted", "applied", "unchanged", "superseded", "waiting")
+    } == dict.fromkeys(("accepted", "applied", "unchanged", "superseded", "waiting"), 0)
+    assert shown["held"]["count"] == shown["dropped"]["count"] == 0
+    redis.delete(f"bridge:batch:{batch}")
+    assert nothing_queued(redis)  # no body on the inbox, no staged copy left, no flush job
+    again = client.post(f"/1c/{kind}", json={"items": []}, headers=AUTH)
+    assert again.json()["batch"] != batch  # each push names its own batch
+
+
 # --- bodies refused, and nothing of them queued ----------------------------------------------------------------
 
 BAD_BODIES = {
@@ -161,7 +184,6 @@ BAD_BODIES = {
         '{"items": [{"xml_id": "a", "store": "Main", "amount": -1}]}',
         ["/items/0/amount"],
     ),
-    "no items": ("/1c/stock", '{"items": []}', ["/items"]),
     "items not a list": ("/1c/stock", '{"items": {"xml_id": "a"}}', ["/items"]),
     "an item not an object": ("/1c/stock", '{"items": [5]}', ["/items/0"]),
     "a body that is a list": ("/1c/stock", "[]", [""]),

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from bridge.cli.common import read_configuration
+from bridge.orders import poll_start
 from bridge.settings import FEATURE_REQUIREMENTS, Settings
 
 
@@ -40,8 +41,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             live_notes, live_errors = live_check(settings, configuration.mappings)
             notes.extend(live_notes)
             errors.extend(live_errors)
+        notes.append(poll_start.describe(settings.poll_start))
         if settings.redis_url is not None:
-            errors.extend(_check_redis(settings.redis_url.get_secret_value()))
+            redis_problems = _check_redis(settings.redis_url.get_secret_value())
+            errors.extend(redis_problems)
+            if not redis_problems:
+                notes.extend(_watermark_note(settings.redis_url.get_secret_value()))
         else:
             notes.append("BRIDGE_REDIS_URL: unset; only `bridge serve` (in-memory Redis) can run")
     for line in notes:
@@ -81,6 +86,24 @@ def _check_redis(url: str) -> list[str]:
     if policy not in (None, "noeviction"):
         return [f"Redis maxmemory-policy is {policy!r}: queued work could be evicted; set it to 'noeviction'"]
     return []
+
+
+def _watermark_note(url: str) -> list[str]:
+    """Once a poll has run, BRIDGE_POLL_START no longer matters; say so, or changing it would seem to do nothing."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from bridge import keys
+    from bridge.texts import as_text
+
+    try:
+        with Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
+            watermark = client.get(keys.POLL_WATERMARK)
+    except (RedisError, OSError, ValueError):
+        return []
+    if watermark is None:
+        return []
+    return [f"  polls have run: the next starts at {as_text(watermark)} (minus 2 minutes), not at BRIDGE_POLL_START"]
 
 
 def _exchange_problems(settings: Settings) -> list[str]:

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
+from redis.exceptions import RedisError
 
 from bridge import keys
 from bridge.ops import status
@@ -219,8 +220,35 @@ class BridgeCollector(Collector):
         yield open_alerts
 
 
+class _Collected(Collector):
+    """Families gathered beforehand, so that Redis failing halfway leaves no half-written exposition."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def redis_up(up: bool) -> Metric:
+    return GaugeMetricFamily(
+        "bridge_redis_up",
+        "1 when this scrape could read Redis; 0 when it could not, and every figure kept in Redis is missing.",
+        value=1.0 if up else 0.0,
+    )
+
+
 def exposition(redis: Redis) -> bytes:
-    """The Prometheus text for ``/metrics``; a fresh registry each time, so nothing is cached per process."""
+    """The Prometheus text for ``/metrics``; a fresh registry each time, so nothing is cached per process.
+
+    Redis unreachable still gives an answer: ``bridge_redis_up 0`` and no figure that lives in Redis. A 503
+    instead would make Prometheus mark the target down and lose every series exactly during the outage, and
+    an exporter is expected to report what it cannot reach rather than fail.
+    """
+    try:
+        families = [*BridgeCollector(redis).collect(), redis_up(True)]
+    except (RedisError, OSError):
+        families = [redis_up(False)]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BridgeCollector(redis))
+    registry.register(_Collected(families))
     return generate_latest(registry)

@@ -1,7 +1,8 @@
 """The safety net for lost webhooks: the shop never re-sends one, so the clock asks it what changed.
 
 Every ``BRIDGE_POLL_INTERVAL`` seconds, ``sale.order.list`` for orders updated since the watermark (minus a
-small overlap, because the shop's clock and ours differ and saves land out of order). An order whose
+small overlap, because the shop's clock and ours differ and saves land out of order). The first poll, with no
+watermark yet, starts where ``BRIDGE_POLL_START`` says (``bridge.orders.poll_start``). An order whose
 ``dateUpdate`` differs from the one 1C last got is queued through the same collapsing path as a webhook,
 so an order that is already pending is not queued twice.
 
@@ -28,6 +29,7 @@ from redis.exceptions import LockError
 from bridge import keys
 from bridge.ops import metrics
 from bridge.ops.synclog import Entry
+from bridge.orders import poll_start
 from bridge.orders.job import queue_order, state_key
 from bridge.runtime import Runtime
 from bridge.texts import as_text
@@ -35,7 +37,6 @@ from bridge.texts import as_text
 log = logging.getLogger("bridge.orders.polling")
 
 OVERLAP = timedelta(minutes=2)
-FIRST_LOOKBACK = timedelta(hours=24)
 QUEUED_TTL = 7 * 24 * 3600
 SELECT = ["id", "dateUpdate", "version", "statusId"]
 
@@ -77,7 +78,9 @@ def poll_orders(rt: Runtime) -> int:
     started = time.monotonic()
     try:
         watermark = _parse(as_text(rt.redis.get(keys.POLL_WATERMARK)) or "")
-        since = (watermark - OVERLAP) if watermark else datetime.now(UTC) - FIRST_LOOKBACK
+        since = (
+            (watermark - OVERLAP) if watermark else poll_start.first_since(rt.settings.poll_start, datetime.now(UTC))
+        )
         seen = queued = 0
         newest = watermark
         for order in rt.shop.list_all("sale.order.list", list_params(since), "orders"):
@@ -97,6 +100,10 @@ def poll_orders(rt: Runtime) -> int:
                 queued += 1
                 _note_queued(rt, order_id, updated)
             rt.redis.set(keys.POLL_QUEUED.format(order_id=order_id), updated, ex=QUEUED_TTL)
+        if newest is None and watermark is None:
+            # Nothing changed since the start point: keep it, or a first poll that looks back 0 would start
+            # anew at "now" on every poll and miss what changed in between.
+            newest = since
         if newest is not None and newest != watermark:
             rt.redis.set(keys.POLL_WATERMARK, newest.isoformat())
         _note_poll(rt, seen, queued, since, time.monotonic() - started)

@@ -23,6 +23,7 @@ from bridge.web import admin, console, exchange, exchange_sale, onec_batches, on
 from bridge.web.event_accounting import EventAccounting
 from bridge.web.health import healthz, readyz
 from bridge.web.metrics import metrics_endpoint
+from bridge.web.not_found import not_found
 from bridge.web.openapi import openapi_json
 from bridge.web.responses import problem
 from bridge.web.shop_events import shop_events
@@ -123,7 +124,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
     app = Starlette(
         routes=routes(),
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={404: not_found, HTTPException: _http_error, Exception: _unexpected},
     )
     app.state.settings = settings
     app.state.shop_tokens = [t.get_secret_value() for t in settings.shop_app_tokens]

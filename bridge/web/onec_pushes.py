@@ -3,7 +3,8 @@
 1C calls these from configurator code whose HTTP connection retries nothing and often has no timeout, so
 the answer must come at once and mean exactly one thing. The handler only checks and stores: 202 once the
 body is in Redis and a flush job is queued, 4xx for a body that changes nothing, 503 when the bridge cannot
-take it (not configured, Redis down). The check is ``bridge.updates.intake.fast`` for uniform bodies (a 50,000-item
+take it (not configured, Redis down). An empty list is a valid push (a quiet night in 1C): 202 with
+``accepted: 0`` and a batch that stays at zero, and nothing stored for a flush. The check is ``bridge.updates.intake.fast`` for uniform bodies (a 50,000-item
 push in a few tens of milliseconds) and the full validation for the rest and for every refusal. The body is
 sent to Redis before the check, so that Redis stores it meanwhile, and is only put on the inbox once it
 passes (``bridge.updates.intake.staging``); the flush splits it into coalesced updates before it sends them.
@@ -85,14 +86,17 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
                 else:
                     checked = decoded
                     accepted = len(decoded)
-                if update.keep_content is not None:
-                    await update.keep_content(state.redis, checked)
-                seq = await staged.keep()
+                if not accepted:  # nothing to send tonight: a batch of zeros, and nothing on the inbox
+                    seq = await staged.number_only()
+                else:
+                    if update.keep_content is not None:
+                        await update.keep_content(state.redis, checked)
+                    seq = await staged.keep()
             batch = f"{kind}-{seq}"
             # Two independent writes, waited for together. Should the flush not be queued (503), the body is
             # on the inbox all the same and the sweep queues its flush, so recording it as accepted is true.
             await asyncio.gather(
-                state.enqueuer.enqueue_once_async(state.redis, work),
+                state.enqueuer.enqueue_once_async(state.redis, work) if accepted else _nothing(),
                 telemetry.inbound_push(  # items counter + sync log + the batch's tally, one round trip; never raises
                     state.redis,
                     kind=kind,
@@ -120,6 +124,10 @@ def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
     receive.__name__ = f"onec_{kind.replace('-', '_')}"
     return guarded(onec_pusher)(receive)
+
+
+async def _nothing() -> None:
+    """No flush to queue (a push with no items)."""
 
 
 def _first_problem(details: object) -> str:

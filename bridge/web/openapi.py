@@ -100,7 +100,11 @@ COMMON_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["accepted", "batch"],
         "properties": {
-            "accepted": {"type": "integer", "description": "the number of items accepted"},
+            "accepted": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the number of items accepted (0 for an empty list, which changes nothing)",
+            },
             "batch": {"type": "string", "description": "the id of this push, as the bridge's log names it"},
         },
     },
@@ -155,7 +159,8 @@ def onec_paths() -> Paths:
             "post": {
                 "summary": f"1C pushes {kind.summary}",
                 "description": "Answered at once: the items are kept per key (the latest value wins) and sent to "
-                "the shop afterwards within its rate limit. A body with any problem is refused whole.",
+                "the shop afterwards within its rate limit. A body with any problem is refused whole. An empty "
+                "list is valid (nothing to send): 202 with accepted 0 and a batch that stays at zero.",
                 "security": [{"inboundBearer": []}, {"inboundApiKey": []}],
                 "requestBody": {
                     "required": True,

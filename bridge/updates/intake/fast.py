@@ -92,7 +92,7 @@ class Shape:
         item = msgspec.defstruct(f"{kind}:{self.name}", fields, forbid_unknown_fields=True, gc=False)
         body = msgspec.defstruct(
             f"{kind}:body",
-            [("items", Annotated[list[item], Meta(min_length=1)])],  # type: ignore[valid-type]
+            [("items", list[item])],  # type: ignore[valid-type]
             forbid_unknown_fields=True,
         )
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(body)

@@ -98,6 +98,17 @@ class StagedBody:
         self._kept = True
         return seq
 
+    async def number_only(self) -> int:
+        """A sequence number for a body with no items, which is not kept: it names a batch that stays at zero.
+
+        A nightly 1C job with nothing to send still gets its 202 and a batch it can look up; nothing goes on
+        the inbox, so no flush is queued for it. The staged copy is deleted on exit, as a refused one is.
+        """
+        if self._failed is not None:
+            raise self._failed
+        await self._stored()
+        return int(await self.redis.incr(keys.SEQUENCE))
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
     ) -> None:

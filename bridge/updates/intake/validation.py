@@ -174,8 +174,6 @@ def _message(kind: UpdateKind, error: Any) -> str:
         return f"unknown field {name!r}{hint}"
     if error_type == "missing":
         return "is required"
-    if error_type == "too_short" and loc == ("items",):
-        return "must list at least one item"
     if error_type == "finite_number":
         return "must be a finite number, not NaN or Infinity"
     if error_type in ("float_type", "float_parsing"):

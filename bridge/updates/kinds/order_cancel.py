@@ -38,7 +38,7 @@ class CancelItem(TypedDict, total=False):
 class CancelBody(TypedDict):
     """``POST /1c/order-cancel``: orders cancelled in 1C; the latest value per order wins."""
 
-    items: Annotated[list[CancelItem], Field(min_length=1)]
+    items: list[CancelItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ class PaymentItem(TypedDict, total=False):
 class PaymentBody(TypedDict):
     """``POST /1c/order-payment``: payments paid in 1C; the latest value per order and payment wins."""
 
-    items: Annotated[list[PaymentItem], Field(min_length=1)]
+    items: list[PaymentItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ class ShipmentItem(TypedDict, total=False):
 class ShipmentBody(TypedDict):
     """``POST /1c/order-shipment``: shipments allowed or shipped in 1C; the latest value per shipment wins."""
 
-    items: Annotated[list[ShipmentItem], Field(min_length=1)]
+    items: list[ShipmentItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

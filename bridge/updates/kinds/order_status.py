@@ -46,7 +46,7 @@ class StatusItem(TypedDict, total=False):
 class StatusBody(TypedDict):
     """``POST /1c/order-status``: order statuses set in 1C; the latest value per order wins."""
 
-    items: Annotated[list[StatusItem], Field(min_length=1)]
+    items: list[StatusItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

@@ -64,7 +64,7 @@ class PriceItem(TypedDict, total=False):
 class PriceBody(TypedDict):
     """``POST /1c/prices``: prices per product and price type; the latest value per key wins."""
 
-    items: Annotated[list[PriceItem], Field(min_length=1)]
+    items: list[PriceItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

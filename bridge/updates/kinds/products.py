@@ -130,7 +130,7 @@ class ProductItem(TypedDict, total=False):
 class ProductBody(TypedDict):
     """``POST /1c/products``: products and variants; the latest document per xml_id wins."""
 
-    items: Annotated[list[ProductItem], Field(min_length=1)]
+    items: list[ProductItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

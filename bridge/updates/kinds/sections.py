@@ -45,7 +45,7 @@ class SectionItem(TypedDict, total=False):
 class SectionBody(TypedDict):
     """``POST /1c/sections``: catalog sections; the latest document per xml_id wins."""
 
-    items: Annotated[list[SectionItem], Field(min_length=1)]
+    items: list[SectionItem]
 
 
 def key_of(item: dict[str, Any]) -> str:

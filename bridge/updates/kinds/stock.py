@@ -66,7 +66,7 @@ class StockItem(TypedDict, total=False):
 class StockBody(TypedDict):
     """``POST /1c/stock``: amounts per product and store; the latest value per key wins."""
 
-    items: Annotated[list[StockItem], Field(min_length=1)]
+    items: list[StockItem]
 
 
 def key_of(item: dict[str, Any]) -> str:
