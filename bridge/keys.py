@@ -53,6 +53,7 @@ UPDATES_APPLIED = PREFIX + "applied:{kind}"  # + ":<generation>", hash: item key
 # written; a generation's hash expires once it is neither the current nor the previous (bridge.updates.pending)
 UPDATES_FLUSH = PREFIX + "flush:pending:{kind}"  # str: enqueue_once marker of the kind's flush job
 UPDATES_LOCK = PREFIX + "lock:flush:{kind}"  # one flusher per kind across workers
+UPDATES_SPLIT_LOCK = PREFIX + "lock:split:{kind}"  # one splitter of the inbox (or importer staging) per kind
 # Shop lookups cached for the flushes (strings with a TTL, so a changed catalog heals by itself).
 CACHE_PRODUCT = PREFIX + "cache:product:{how}:{value}"  # str: product id found by xml id or article
 CACHE_ARTICLE_PROPERTY = PREFIX + "cache:article-property:{iblock_id}:{code}"  # str: N of propertyN

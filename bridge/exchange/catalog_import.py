@@ -3,7 +3,9 @@
 1C's exchange node sends the whole catalogue every 15–60 minutes. Each record is compared with what the bridge
 last staged for its 1C ``Ид`` (``bridge:exchange:seen:<what>``: a hash per kind of record, ``Ид`` → a 64-bit
 fingerprint), and only the differing ones are staged, through ``pending.stage_items``: the same coalesced,
-per-key, latest-wins store the JSON pushes feed, flushed by the same jobs under the same rate limit.
+per-key, latest-wins store the JSON pushes feed, flushed by the same jobs under the same rate limit. The JSON
+bodies accepted before are split first (``inbox.stage_after_inbox``), so an older push never overwrites the
+file's values when the flush splits it later.
 
 - Goods (``Товар``) and variants (an ``Предложение`` ``P#C`` that names itself) → ``products`` items; groups →
   ``sections`` items, parents first. A product's fingerprint is ``НомерВерсии`` when 1C sends one, else the
@@ -44,7 +46,7 @@ from bridge.exchange.model import FileKind, Group, Header, Offer, PriceType, Pro
 from bridge.runtime import Runtime
 from bridge.shop.errors import ShopError
 from bridge.texts import as_text
-from bridge.updates import pending
+from bridge.updates import inbox, pending
 from bridge.updates.flush import queue_flush
 from bridge.updates.kinds import prices, products, sections, stock
 from bridge.updates.kinds.refs import xml_id_key
@@ -454,7 +456,7 @@ class _Importer:
             else:
                 counts.updated += 1
         if items:
-            pending.stage_items(self.redis, what, items, [None] * len(items), batch=self.batch)
+            inbox.stage_after_inbox(self.redis, what, items, [None] * len(items), batch=self.batch)
             self.touched.add(what)
         if marks:  # only once staged: a crash before this line stages the same items again next time
             self.redis.hset(seen_key(what), mapping={k: v for k, v in marks.items()})
@@ -491,7 +493,7 @@ class _Importer:
                 items.append({**doc, "active": False})
                 marks[onec_id] = DELETED
             if items:
-                pending.stage_items(self.redis, PRODUCTS, items, [None] * len(items), batch=self.batch)
+                inbox.stage_after_inbox(self.redis, PRODUCTS, items, [None] * len(items), batch=self.batch)
                 self.touched.add(PRODUCTS)
                 self.redis.hset(seen_key(PRODUCTS), mapping={k: v for k, v in marks.items()})
                 self.counts.of(PRODUCTS).deactivated += len(marks)

@@ -69,7 +69,7 @@ SPECS: dict[str, Spec] = {
     "bridge_exchange_imports": Spec("counter", "Imports of 1C exchange files, by outcome.", ("outcome",)),
     "bridge_update_problems": Spec(
         "counter",
-        "Updates from 1C not applied: refused at the intake, dropped or held, by kind, outcome and reason class.",
+        "Updates from 1C refused at the intake, dropped, held or applied with a warning, by kind, outcome and reason.",
         ("kind", "outcome", "reason"),
     ),
     "bridge_dead_letters_discarded": Spec("counter", "Failed jobs dropped for good by an operator.", ()),

@@ -9,7 +9,9 @@ counts, incremented where an item's fate is decided:
 - ``applied`` / ``unchanged``: items the shop now holds, written or already there;
 - ``held`` / ``dropped``: with a count and one example reason per reason class (``held:<class>``,
   ``why:held:<class>``);
-- ``waiting`` is what is left: accepted, and not yet settled.
+- ``waiting`` is what is left: accepted, and not yet settled;
+- ``warned``: items applied (and counted there) without a part the shop lacks, per reason class like
+  ``held``; not an outcome of its own, so it does not count towards settled.
 
 The flush knows an entry only by the sequence number its body was staged with, so staging writes
 ``bridge:batch:seq:<seq>`` → batch once per body, and a flush round turns its entries' numbers into batches
@@ -122,7 +124,8 @@ def shown(batch: str, stored: Mapping[Any, Any]) -> dict[str, Any] | None:
     settled = sum(counts[name] for name in COUNTED if name != "accepted")
     answer: dict[str, Any] = {"batch": batch, **{n: counts[n] for n in COUNTED if n not in ("held", "dropped")}}
     answer["waiting"] = max(counts["accepted"] - settled, 0)
-    for outcome in ("held", "dropped"):
+    counts["warned"] = max(int(raw.get("warned", 0)), 0)
+    for outcome in ("held", "dropped", "warned"):
         reasons = []
         for field, value in sorted(raw.items()):
             if field.startswith(f"{outcome}:") and int(value) > 0:

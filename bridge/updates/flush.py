@@ -7,7 +7,8 @@ pending flush. The job:
 1. takes the kind's lock, so no key is written by two workers at once (the rate limit itself is shared
    by every ``ShopClient`` through the leaky bucket in Redis);
 2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
-   (``bridge.updates.inbox``), so the latest value of each key is all that is left to send;
+   (``bridge.updates.inbox``, under the kind's split lock, which the exchange import takes too before it
+   stages), so the latest value of each key is all that is left to send;
 3. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
    skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
    ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;

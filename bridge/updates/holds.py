@@ -1,7 +1,8 @@
 """Updates held back by the bridge's own setup, kept until a person fixes it, then sent on.
 
 An update 1C names with a warehouse, price type or status the mappings do not know (or a product by article
-when the shop has no article property) is not wrong: the bridge is not set up for it yet. Dropping it would
+when the shop has no article property, a product whose article, barcodes or mapped property fill a property
+the shop's iblock lacks, or whose section the shop does not have) is not wrong: the bridge is not set up for it yet. Dropping it would
 lose stock the shop needs the moment the mapping is added, and 1C will not send an unchanged amount again.
 So the flush moves such an entry from ``bridge:pending:<kind>`` to ``bridge:held:<kind>`` (compare-and-move,
 with the digest of its reason in front), and files **one dead letter per kind and reason**: a failed RQ job of
@@ -154,7 +155,7 @@ def release(kind: str, reason_digest: str) -> str:
 
 
 # What the bridge remembers of the shop's setup for minutes or an hour (its catalogs, stores, price types and
-# their xmlIds, the article property): a person who fixed the shop and retries must not wait for it to expire.
+# their xmlIds, the article property, the iblocks' properties): a person who fixed the shop and retries must not wait for it to expire.
 SETUP_CACHES = (
     keys.CACHE_CATALOGS,
     keys.CACHE_STORES,
@@ -165,7 +166,9 @@ SETUP_CACHES = (
 
 def forget_shop_setup(redis: Redis) -> None:
     article = keys.CACHE_ARTICLE_PROPERTY.format(iblock_id="*", code="*")
-    redis.delete(*SETUP_CACHES, *redis.scan_iter(match=article, count=1000))
+    properties = keys.CACHE_PROPERTIES.format(iblock_id="*")  # a property created in the shop for a held product
+    found = [*redis.scan_iter(match=article, count=1000), *redis.scan_iter(match=properties, count=1000)]
+    redis.delete(*SETUP_CACHES, *found)
 
 
 def release_entries(redis: Redis, kind: str, reason_digest: str | None = None) -> tuple[int, int]:

@@ -10,15 +10,29 @@ exactly as if the intake had split them itself.
 A body leaves the inbox only after all its items are pending. A worker killed in between leaves it
 there, and the next flush splits it again: the same items give the same pending values, and no newer body
 has been split yet (they go strictly in order), so nothing newer is overwritten.
+
+The CommerceML exchange stages its items itself, without the inbox (``stage_after_inbox``): it first splits
+what waits here, then stages, both under the kind's split lock. So a body accepted before the import is split
+before the import's items are pending and cannot overwrite them, and a body accepted after it is split after
+them and wins, as "the latest accepted value wins" promises across both intakes. The lock is the split's own,
+not the flush's: a flush holds that one through the shop's writes (seconds to minutes), while a split holds
+this one for milliseconds. A holder killed mid-way frees it when its lease runs out (``SPLIT_LEASE``); what it
+had split or staged stays, and the rest is split or staged again, the same values.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from redis import Redis
+from redis.exceptions import LockError
 
 from bridge import keys
+from bridge.errors import Cause, TransientError
+from bridge.locks import renewed
 from bridge.texts import as_text
 from bridge.updates import pending
 from bridge.updates.intake.validation import InvalidPayload, validate
@@ -26,17 +40,60 @@ from bridge.updates.kinds import KINDS
 
 log = logging.getLogger("bridge.updates.inbox")
 
+# The split lock's lease, renewed while its holder works (a killed holder frees it within this), and how long
+# a splitter waits for it: a split of a long backlog holds it for its whole length, never for shop requests.
+SPLIT_LEASE = 30
+SPLIT_RENEW = 10.0
+SPLIT_WAIT = 300.0
+
 
 def inbox_key(kind: str) -> str:
     return keys.UPDATES_INBOX.format(kind=kind)
 
 
-def split(redis: Redis, kind: str) -> int:
-    """Split every waiting body into pending entries, oldest first. Returns how many bodies were split.
+@contextmanager
+def splitting(redis: Redis, kind: str) -> Iterator[None]:
+    """Hold the kind's split lock for the block: one worker at a time splits its inbox or stages past it.
 
-    The caller holds the kind's flush lock, so no other worker splits or sends the same kind meanwhile, and
-    the intake only appends: the head of the inbox is the body just split.
+    Two splitters at once would each split the head body and then pop one body each, so one of the bodies
+    would leave the inbox unsplit. Raises a "busy" ``TransientError`` when the lock is not free within
+    ``SPLIT_WAIT`` seconds (the flush then retries shortly).
     """
+    lock = redis.lock(keys.UPDATES_SPLIT_LOCK.format(kind=kind), timeout=SPLIT_LEASE, thread_local=False)
+    if not lock.acquire(blocking=SPLIT_WAIT > 0, blocking_timeout=SPLIT_WAIT if SPLIT_WAIT > 0 else None):
+        raise TransientError(f"the {kind} inbox is being split by another worker", cause=Cause.BUSY)
+    try:
+        with renewed(lock, SPLIT_RENEW):
+            yield
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("the %s split lock expired before its holder finished", kind)
+
+
+def split(redis: Redis, kind: str) -> int:
+    """Split every waiting body into pending entries, oldest first. Returns how many bodies were split."""
+    with splitting(redis, kind):
+        return _split_all(redis, kind)
+
+
+def stage_after_inbox(
+    redis: Redis, kind: str, items: Sequence[dict[str, Any]], stamps: Sequence[int | None], *, batch: str
+) -> pending.Staged:
+    """Stage items of an intake that does not go through the inbox, as accepted now: after every body waiting.
+
+    The bodies accepted before are split first, under the same lock, so none of them is split after these
+    items and overwrites them (``pending.stage_items`` compares ``ts`` only, and the exchange sends none).
+    """
+    with splitting(redis, kind):
+        _split_all(redis, kind)
+        return pending.stage_items(redis, kind, items, stamps, batch=batch)
+
+
+def _split_all(redis: Redis, kind: str) -> int:
+    """The split itself; the caller holds the split lock, and the intake only appends: the head of the inbox
+    is the body just split."""
     done = 0
     while head := redis.lrange(inbox_key(kind), 0, 1):
         batch, ref = head  # the intake pushes both in one command, so the head is never half an entry

@@ -15,6 +15,10 @@ Every entry ends in exactly one of these places:
 - ``waiting``: a transient failure (shop down, rate limit, paused method); it stays pending and the flush
   comes back later.
 
+``warned`` is not a place of its own: an applied entry that reached the shop without a part the shop's admins
+may not want (a unit or VAT rate the shop lacks, a picture refused) is listed there too, with the reason, so
+the batch, the sync log and the metrics count it, not only the process log.
+
 ``fatal`` is set when the shop refuses the kind of call itself (a method it lacks, a missing permission):
 no item can be applied until a person acts, so the flush stops and goes to the dead-letter list.
 """
@@ -52,6 +56,7 @@ class Outcomes:
     drop_classes: dict[str, str] = field(default_factory=dict)
     superseded: list[Entry] = field(default_factory=list)
     waiting: list[tuple[Entry, TransientError]] = field(default_factory=list)
+    warned: list[tuple[Entry, str, str]] = field(default_factory=list)  # (applied entry, reason, reason class)
     fatal: PermanentError | None = None
     written: int = 0  # shop write commands that succeeded (for the summary)
 
@@ -75,6 +80,10 @@ class Outcomes:
             self.hold(entries, problem.reason, why=problem.why)
         else:
             self.drop(entries, problem.reason, why=problem.why)
+
+    def warn(self, entry: Entry, reason: str, *, why: str) -> None:
+        """The entry was applied without something it asked for; ``why`` is the reason's class."""
+        self.warned.append((entry, reason, why))
 
     def keep_unchanged(self, entries: Iterable[Entry]) -> None:
         self.unchanged.extend(entries)
@@ -105,6 +114,7 @@ class Outcomes:
         self.unchanged.extend(other.unchanged)
         self.superseded.extend(other.superseded)
         self.waiting.extend(other.waiting)
+        self.warned.extend(other.warned)
         self.fatal = self.fatal or other.fatal
         self.written += other.written
 

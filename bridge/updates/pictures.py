@@ -62,23 +62,29 @@ async def store_images_async(redis: AsyncRedis, pictures: list[tuple[str, bytes]
         await pipe.execute()
 
 
-def upload(rt: Runtime, product_id: int, images: list[dict[str, Any]], *, what: str) -> None:
+def upload(rt: Runtime, product_id: int, images: list[dict[str, Any]], *, what: str) -> list[tuple[str, str]]:
     """Upload the pictures ``product_id`` has not got yet; the first one is the detail picture.
 
     Raises ``TransientError`` when the shop (or a picture's host) is in trouble, so the entry waits and the
-    rest are uploaded by the next round; a picture the shop refuses is logged with the shop's words.
+    rest are uploaded by the next round. A picture that will never arrive (refused by the shop, a URL that
+    cannot work, content no longer stored) does not stop the product: it is returned as a (class, reason)
+    warning, which the flush counts in the batch and the sync log.
     """
+    warnings: list[tuple[str, str]] = []
     if not images:
-        return
+        return warnings
     done_key = keys.PRODUCT_IMAGES.format(product_id=product_id)
     done = {m.decode() if isinstance(m, bytes) else str(m) for m in rt.redis.smembers(done_key)}
     for index, image in enumerate(images):
-        sha, name = _content_digest(rt, image)
+        sha, name, problem = _content_digest(rt, image)
+        if problem is not None:
+            warnings.append(("picture_not_fetched", f"{what}: {problem}"))
         if sha is None or sha in done:
             continue
         stored = rt.redis.get(keys.IMAGE.format(sha256=sha))
         if stored is None:
             log.info("%s: picture %s is no longer stored; the shop's picture is kept", what, sha[:12])
+            warnings.append(("picture_gone", f"{what}: picture {sha[:12]} is no longer stored; the shop's is kept"))
             continue
         params = {
             "fields": {"productId": product_id, "type": "DETAIL_PICTURE" if index == 0 else "MORE_PHOTO"},
@@ -89,31 +95,35 @@ def upload(rt: Runtime, product_id: int, images: list[dict[str, Any]], *, what: 
         except ShopTransientError:
             raise
         except ShopError as error:
-            log.warning("%s: the shop refused picture %s: %s", what, name or sha[:12], error.description or error)
+            words = f"{what}: the shop refused picture {name or sha[:12]}: {error.description or error}"
+            log.warning("%s", words)
+            warnings.append(("picture_refused", words))
             continue
         rt.redis.sadd(done_key, sha)
         done.add(sha)
+    return warnings
 
 
-def _content_digest(rt: Runtime, image: dict[str, Any]) -> tuple[str | None, str | None]:
+def _content_digest(rt: Runtime, image: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(digest, file name, why it could not be had): a URL is fetched once and its digest cached."""
     if image.get("sha256"):
-        return str(image["sha256"]), image.get("name")
+        return str(image["sha256"]), image.get("name"), None
     url = str(image.get("url") or "")
     if not url:
-        return None, None
+        return None, None, None
     name = urlsplit(url).path.rsplit("/", 1)[-1] or None
     cache_key = keys.CACHE_IMAGE_URL.format(digest=digest(url.encode("utf-8")))
     cached = rt.redis.get(cache_key)
     if cached is not None:
-        return (cached.decode() if isinstance(cached, bytes) else str(cached)), name
+        return (cached.decode() if isinstance(cached, bytes) else str(cached)), name, None
     try:
         content = fetch(url, allow_private=rt.settings.image_private_urls)
     except ValueError as exc:
         log.warning("picture %s not fetched: %s", _shown(url), exc)
-        return None, None
+        return None, None, f"picture {_shown(url)} not fetched: {exc}"
     sha = store_image(rt.redis, name or "", content)["sha256"]
     rt.redis.set(cache_key, sha, ex=URL_TTL)
-    return sha, name
+    return sha, name, None
 
 
 def fetch(url: str, *, allow_private: bool, transport: httpx.BaseTransport | None = None) -> bytes:

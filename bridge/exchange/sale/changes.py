@@ -29,7 +29,7 @@ from bridge.mappings import Mappings
 from bridge.queue.retry import give_up
 from bridge.queue.work import HELD_STATUS_JOB
 from bridge.runtime import Runtime, current
-from bridge.updates import pending
+from bridge.updates import inbox
 from bridge.updates.flush import queue_flush
 from bridge.updates.kinds import order_cancel, order_payment, order_shipment, order_status
 
@@ -122,7 +122,7 @@ def apply_documents(rt: Runtime, documents: Iterable[IncomingDocument], *, batch
             counts.held += 1
     for kind, staged in items.items():
         if staged:
-            pending.stage_items(rt.redis, kind, staged, [None] * len(staged), batch=batch)
+            inbox.stage_after_inbox(rt.redis, kind, staged, [None] * len(staged), batch=batch)
             queue_flush(rt, kind)
             counts.staged[kind] = len(staged)
     return counts
@@ -162,6 +162,6 @@ def apply_held_status(order_ref: str, written: str, **_: object) -> str:
                 "add it under [statuses], restart the workers, then bridge failed retry this job"
             )
         )
-    pending.stage_items(rt.redis, STATUS_KIND, [{"order": order_ref, "status_id": shop_id}], [None], batch="held")
+    inbox.stage_after_inbox(rt.redis, STATUS_KIND, [{"order": order_ref, "status_id": shop_id}], [None], batch="held")
     queue_flush(rt, STATUS_KIND)
     return f"status {shop_id} staged"

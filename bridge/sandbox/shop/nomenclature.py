@@ -63,6 +63,9 @@ class NomenclatureArranging(ShopState):
             if not _has(self, product_iblock, BARCODE_CODE):
                 add_property(self, product_iblock, "Штрихкод", BARCODE_CODE, property_id=self.new_id("property"))
             if offers_iblock is not None:
+                for name, code in (("Артикул", "CML2_ARTICLE"), ("Штрихкод", BARCODE_CODE)):  # as the shop's import
+                    if not _has(self, offers_iblock, code):
+                        add_property(self, offers_iblock, name, code, property_id=self.new_id("property"))
                 link = add_property(self, offers_iblock, "Элемент каталога", "CML2_LINK", kind="E")
                 self.catalogs[offers_iblock] = _catalog(offers_iblock, "Catalog (offers)", product_iblock, link["id"])
             for prop in self.product_properties.values():  # the shop's own import sets xmlId = code

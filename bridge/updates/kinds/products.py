@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Required
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, with_config
@@ -45,7 +46,7 @@ from bridge.updates.catalog import PRODUCT_TTL, offers_iblock, product_iblock
 from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, Timestamp, one_of
 from bridge.updates.kinds.base import UpdateKind
 from bridge.updates.kinds.refs import xml_id_key
-from bridge.updates.outcomes import Outcomes
+from bridge.updates.outcomes import Outcomes, Problem
 from bridge.updates.pending import Entry, pending_key
 from bridge.updates.writes import Write, result_id, run_writes
 
@@ -265,21 +266,64 @@ def _cached_id(rt: Runtime, xml_id: str) -> int | None:
 
 def _sections(
     rt: Runtime, catalog: Catalog, entries: Sequence[Entry], docs: dict[str, dict[str, Any]], outcomes: Outcomes
-) -> dict[str, int | None]:
-    """Each entry's main section id (None: none given or none found); entries whose section is still pending wait."""
+) -> dict[str, int | Problem | None]:
+    """Each entry's main section: its id, None when none is given, or why the shop has none (the product is held).
+
+    A product is never written without the section it names: an unchanged product is not sent again, so it
+    would keep lacking it after the section arrived. A section still on its way (in the sections inbox, or
+    pending) makes the product wait for the sections flush; one that is nowhere holds the product.
+    """
+    firsts = {entry.field: (docs[entry.field].get("section_xml_ids") or [None])[0] for entry in entries}
     wanted = {x for doc in docs.values() for x in doc.get("section_xml_ids") or ()}
     known = shop_tables.section_ids(rt, catalog.products, wanted)
-    main: dict[str, int | None] = {}
+    missing = sorted({x for x in firsts.values() if x is not None and x not in known})
+    coming, held = _sections_on_their_way(rt, missing)
+    gone = [x for x in missing if x not in coming]
+    if gone:  # looked up again after the look at what is on its way: a sections flush may have written it since
+        again = shop_tables.find_sections(rt, catalog.products, gone)
+        known.update({xml: int(row["id"]) for xml, row in again.items()})
+    main: dict[str, int | Problem | None] = {}
     for entry in entries:
-        first = (docs[entry.field].get("section_xml_ids") or [None])[0]
+        first = firsts[entry.field]
         if first is None or first in known:
             main[entry.field] = known.get(first) if first is not None else None
-        elif rt.redis.hexists(pending_key("sections"), xml_id_key(first)):
+        elif first in coming:
             outcomes.wait([entry], TransientError(f"section {first!r} is not written yet", cause=Cause.BUSY))
         else:
-            log.warning("product %s: section %r is not in the shop; written without it", entry.key[0], first)
-            main[entry.field] = None
+            main[entry.field] = _missing_section(catalog.products, first, held=first in held)
     return main
+
+
+def _sections_on_their_way(rt: Runtime, xml_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """(sections the sections flush will still write, sections held): a body in the sections inbox may hold any."""
+    if not xml_ids:
+        return set(), set()
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.exists(keys.UPDATES_INBOX.format(kind="sections"))
+    for xml in xml_ids:
+        pipe.hexists(pending_key("sections"), xml_id_key(xml))
+        pipe.hexists(keys.UPDATES_HELD.format(kind="sections"), xml_id_key(xml))
+    answers = pipe.execute()
+    if answers[0]:
+        return set(xml_ids), set()
+    pending_now = {x for n, x in enumerate(xml_ids) if answers[1 + 2 * n]}
+    held = {x for n, x in enumerate(xml_ids) if answers[2 + 2 * n]}
+    return pending_now, held
+
+
+def _missing_section(iblock_id: int, xml_id: str, *, held: bool) -> Problem:
+    if held:
+        reason = (
+            f"the product's section {xml_id!r} is held itself (see its dead letter); once it is sent on, "
+            "`bridge failed retry` this one too"
+        )
+    else:
+        reason = (
+            f"section {xml_id!r} is not in the shop's catalog (iblock {iblock_id}) and not waiting to be written; "
+            "send it from 1C first (POST /1c/sections, or the groups of the exchange's goods file) or create a "
+            f"section with xmlId {xml_id!r} in the shop, then `bridge failed retry`"
+        )
+    return Problem(reason, "unknown_section", setup=True)
 
 
 def _look_up(
@@ -309,9 +353,28 @@ def _remember(rt: Runtime, ids: dict[str, int]) -> None:
     pipe.execute()
 
 
-def desired(rt: Runtime, catalog: Catalog, iblock_id: int, doc: dict[str, Any], section: int | None) -> dict[str, Any]:
-    """The shop fields the document asks for (only what it gives)."""
-    fields: dict[str, Any] = {"name": doc["name"]}
+@dataclass
+class Wanted:
+    """What a document asks of the shop: the fields, why it cannot be written (held), what it goes without."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    problem: Problem | None = None  # set: the product is held, nothing is written
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (class, reason): written without that part
+
+
+def desired(
+    rt: Runtime, catalog: Catalog, iblock_id: int, doc: dict[str, Any], section: int | Problem | None
+) -> Wanted:
+    """The shop fields the document asks for (only what it gives).
+
+    A property the document fills that the shop's iblock lacks (the article, the barcodes, a mapped one) holds
+    the product: 1C will not send an unchanged product again, so written without it the value would stay lost
+    after the property was created. A unit or VAT rate the shop lacks is left out with a warning: the shop's
+    admins may not want every unit and rate 1C knows, and the product is still worth selling.
+    """
+    wanted = Wanted({"name": doc["name"]})
+    fields = wanted.fields
+    xml_id = str(doc["xml_id"])
     if "active" in doc:
         fields["active"] = "Y" if doc["active"] else "N"
     if "description" in doc:
@@ -319,40 +382,67 @@ def desired(rt: Runtime, catalog: Catalog, iblock_id: int, doc: dict[str, Any], 
     if "unit_code" in doc:
         measure = shop_tables.measure_id(rt, doc["unit_code"])
         if measure is None:
-            log.warning("product %s: the shop has no unit with OKEI code %s", doc["xml_id"], doc["unit_code"])
+            reason = f"product {xml_id!r}: the shop has no unit with OKEI code {doc['unit_code']}; written without it"
+            log.warning("%s", reason)
+            wanted.warnings.append(("unknown_unit", reason))
         else:
             fields["measure"] = measure
     if "vat_rate" in doc:
         vat = shop_tables.vat_id(rt, doc["vat_rate"])
         if vat is None:
-            log.warning("product %s: the shop has no VAT rate %s", doc["xml_id"], doc["vat_rate"])
+            reason = f"product {xml_id!r}: the shop has no VAT rate {doc['vat_rate']}; written without it"
+            log.warning("%s", reason)
+            wanted.warnings.append(("unknown_vat_rate", reason))
         else:
             fields["vatId"] = vat
-    if section is not None:
+    if isinstance(section, Problem):
+        wanted.problem = section
+    elif section is not None:
         fields["iblockSectionId"] = section
     lookup = rt.mappings.products
+    named: list[tuple[str, str, list[str]]] = []
     if "article" in doc:
-        _set_property(catalog, iblock_id, lookup.article_property, [doc["article"]], fields)
+        named.append((lookup.article_property, "article_property", [doc["article"]]))
     if "barcodes" in doc:
-        _set_property(catalog, iblock_id, lookup.barcode_property, list(doc["barcodes"]), fields)
+        named.append((lookup.barcode_property, "barcode_property", list(doc["barcodes"])))
     for name, value in (doc.get("properties") or {}).items():
         if name in lookup.properties:
-            _set_property(catalog, iblock_id, name, [value], fields)
-    return fields
+            named.append((name, "properties", [value]))
+    for name, setting, values in named:
+        problem = _set_property(catalog, iblock_id, name, setting, values, fields)
+        wanted.problem = wanted.problem or problem
+    return wanted
 
 
-def _set_property(catalog: Catalog, iblock_id: int, name: str, values: list[str], fields: dict[str, Any]) -> None:
+def _set_property(
+    catalog: Catalog, iblock_id: int, name: str, setting: str, values: list[str], fields: dict[str, Any]
+) -> Problem | None:
     found = catalog.field(iblock_id, name)
     if found is None:
-        log.warning("the shop's iblock %s has no property %r; its values are not written", iblock_id, name)
-        return
-    field, prop = found
+        return missing_property(iblock_id, name, setting)
+    key, prop = found
     if prop.get("propertyType") == "L":
         values = [str(enum_id(catalog.rt, prop, v)) for v in values]
     if prop.get("multiple") == "Y":
-        fields[field] = [{"value": v} for v in values]
+        fields[key] = [{"value": v} for v in values]
     elif values:
-        fields[field] = {"value": values[0]}
+        fields[key] = {"value": values[0]}
+    return None
+
+
+def missing_property(iblock_id: int, name: str, setting: str) -> Problem:
+    """The reason a product is held for a property its iblock lacks, in words an integrator can act on."""
+    if setting == "properties":
+        change = f"remove {name!r} from properties under [products] in catalog.toml"
+    else:
+        change = f"set {setting} under [products] in catalog.toml to the code or xmlId of the property the shop has"
+    return Problem(
+        f"the shop's iblock {iblock_id} has no property with xmlId or code {name!r} (named by {setting} under "
+        f"[products] in catalog.toml); create it in the shop's iblock {iblock_id}, or {change}, then "
+        "`bridge failed retry`",
+        "missing_property",
+        setup=True,
+    )
 
 
 def enum_id(rt: Runtime, prop: dict[str, Any], value: str) -> int:
@@ -390,7 +480,7 @@ def _write(
     entries: Sequence[Entry],
     docs: dict[str, dict[str, Any]],
     found: dict[str, dict[str, Any]],
-    sections: dict[str, int | None],
+    sections: dict[str, int | Problem | None],
     ids: dict[str, int],
     outcomes: Outcomes,
     *,
@@ -400,13 +490,20 @@ def _write(
     result_key = "offer" if offer else "element"
     writes: list[Write] = []
     settled = Outcomes(outcomes.kind)
+    warnings: dict[str, list[tuple[str, str]]] = {}
     for entry in entries:
         doc = docs[entry.field]
         xml_id = str(doc["xml_id"])
-        fields = desired(rt, catalog, iblock_id, doc, sections.get(entry.field))
+        row = found.get(xml_id)
+        wanted = desired(rt, catalog, iblock_id, doc, sections.get(entry.field))
+        fields = wanted.fields
+        if row is None or rt.mappings.products.update_existing:  # else only ``active`` is written: nothing is lost
+            if wanted.problem is not None:
+                outcomes.refuse([entry], wanted.problem)
+                continue
+            warnings[entry.field] = wanted.warnings
         if offer:
             fields["parentId"] = ids[parent_of(doc) or ""]
-        row = found.get(xml_id)
         if row is None:
             fields = {"iblockId": iblock_id, "xmlId": xml_id, **fields}
             writes.append(Write(f"{family}.add", {"fields": fields}, [entry], _created(rt, ids, xml_id, result_key)))
@@ -428,11 +525,15 @@ def _write(
             outcomes.apply([entry])
             continue
         try:
-            pictures.upload(rt, ids[str(doc["xml_id"])], list(doc.get("images") or ()), what=f"product {doc['xml_id']}")
+            refused = pictures.upload(
+                rt, ids[str(doc["xml_id"])], list(doc.get("images") or ()), what=f"product {doc['xml_id']!r}"
+            )
         except TransientError as error:
             outcomes.wait([entry], error)
             continue
         outcomes.apply([entry])
+        for why, reason in [*warnings.get(entry.field, ()), *refused]:
+            outcomes.warn(entry, reason, why=why)
     settled.applied.clear()
     outcomes.merge(settled)
 
