@@ -25,6 +25,7 @@ reports or holds them, and not marked as staged, so the next export tries them a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -217,7 +218,13 @@ class _Importer:
 
     def take(self, record: Record) -> None:
         self.counts.records += 1
-        if isinstance(record, Header):
+        if isinstance(record, Offer):  # the most frequent first
+            self._offer(record)
+        elif isinstance(record, Product):
+            if not record.parent_id and "#" not in record.id:
+                self.goods_seen.add(record.id)
+            self.chunk.append(self._product(record))
+        elif isinstance(record, Header):
             self.header = record
         elif isinstance(record, PriceType):
             self._remember("price_types", record.id, record.name)
@@ -227,12 +234,6 @@ class _Importer:
             self._remember("stores", record.id, record.name)
         elif isinstance(record, Group):
             self.chunk.append(self._section(record))
-        elif isinstance(record, Product):
-            if not record.parent_id and "#" not in record.id:
-                self.goods_seen.add(record.id)
-            self.chunk.append(self._product(record))
-        elif isinstance(record, Offer):
-            self._offer(record)
         if len(self.chunk) >= CHUNK:
             self._commit()
         if self.counts.records % PROGRESS_EVERY == 0:
@@ -332,11 +333,12 @@ class _Importer:
     def _offer(self, offer: Offer) -> None:
         if offer.is_variant and offer.name:
             self.chunk.append(self._variant(offer))
+        product = entries.product(offer.id)
         if offer.prices is not None:
-            items, complete = self._prices(offer)
+            items, complete = self._prices(offer, product)
             self.chunk.append(self._part(PRICES, offer.id, items, complete))
         if offer.stock is not None or offer.quantity is not None:
-            items, complete = self._stock(offer)
+            items, complete = self._stock(offer, product)
             self.chunk.append(self._part(STOCK, offer.id, items, complete))
 
     def _variant(self, offer: Offer) -> _Candidate:
@@ -358,10 +360,9 @@ class _Importer:
     def _part(self, what: str, offer_id: str, found: list[tuple[str, str]], complete: bool) -> _Candidate:
         return _Candidate(what, offer_id, entries_fingerprint(found), lambda _old: found, complete=complete)
 
-    def _prices(self, offer: Offer) -> tuple[list[tuple[str, str]], bool]:
+    def _prices(self, offer: Offer, product: str) -> tuple[list[tuple[str, str]], bool]:
         found: list[tuple[str, str]] = []
         complete = True
-        product = entries.product(offer.id)
         for price in offer.prices or ():
             if price.quantity_from is not None and price.quantity_from > 1:
                 continue  # a quantity break: the shop's price per price type is the one from the first unit
@@ -381,8 +382,7 @@ class _Importer:
             found.append(entries.price(product, part, _number(price.value), currency))
         return found, complete
 
-    def _stock(self, offer: Offer) -> tuple[list[tuple[str, str]], bool]:
-        product = entries.product(offer.id)
+    def _stock(self, offer: Offer, product: str) -> tuple[list[tuple[str, str]], bool]:
         if offer.stock is None:
             if self.rules.total_store is None:
                 reason = (
@@ -563,6 +563,7 @@ _CURRENCIES = {"руб": "RUB", "руб.": "RUB", "рубль": "RUB", "rur": "R
 _ISO = re.compile(r"^[A-Z]{3}$")
 
 
+@functools.lru_cache(maxsize=1024)  # once per price of every offer, with a handful of distinct texts
 def normalise_currency(text: str | None) -> str | None:
     """``руб`` → RUB as the shop's own import does; an ISO code as is (in capitals); None for anything else."""
     if text is None:
