@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     exchange_zip_ratio: int = Field(200, ge=2)  # a zip member may unpack to at most this many times its size
     exchange_zip_entries: int = Field(20_000, ge=1)  # members of one zip at most
     exchange_import_timeout: int = Field(3600, ge=60)  # seconds one file's import job may run before RQ stops it
+    # seconds a mode=import call waits for its running job before it answers progress (1C asks again at once)
+    exchange_import_wait: float = Field(2.0, ge=0, le=10)
     # The order side of the 1C exchange (type=sale): orders per query reply, and the reply's encoding.
     exchange_sale_page: int = Field(500, ge=1, le=10_000)
     exchange_sale_encoding: Literal["windows-1251", "utf-8"] = "windows-1251"

@@ -32,7 +32,8 @@ def exchange_env(redis_url: str, shop: Any, tmp_path: Path, **overrides: Any) ->
     shop.add_store(store_id=1, title="Main")
     shop.add_price_type(price_type_id=1, name="Retail")
     mappings = write_mappings(tmp_path / "mappings", MAPPINGS)
-    values = {"exchange_user": USER, "exchange_password": PASSWORD, **overrides}
+    # No wait for the import job by default: the jobs run in this process only once 1C was told progress.
+    values = {"exchange_user": USER, "exchange_password": PASSWORD, "exchange_import_wait": 0, **overrides}
     return make_env(redis_url, shop, mappings, **values)
 
 

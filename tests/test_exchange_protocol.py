@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bridge.web.app import create_app
 from tests.exchange_env import PASSWORD, USER, exchange_env, export, onec_for
 from tests.peers.onec_exchange import OnecExchange, make_zip
 from tests.peers.server import free_port
+from tests.processes import wait_for
 from tests.test_cli_check import run as run_cli
 from tests.updates_env import UpdatesEnv, close_env
 
@@ -271,6 +273,28 @@ def test_repeated_import_calls_start_one_job(env: UpdatesEnv, onec: OnecExchange
     env.run_jobs()
     assert onec.call("catalog", "import", filename="import.xml").status == "success"
     assert sum(1 for job in queue.jobs if str(job.func_name).endswith("import_file")) == 0
+
+
+def test_an_import_call_waits_for_its_job_and_answers_success_when_it_ends(
+    redis_url: str, shop: Any, tmp_path: Path
+) -> None:
+    """1C asks again at once after ``progress``: the call waits for the job instead, up to the setting."""
+    env = exchange_env(redis_url, shop, tmp_path, exchange_import_wait=10)
+    try:
+        onec = onec_for(env)
+        onec.checkauth()
+        onec.init()
+        onec.upload("import.xml", export(1)["import0_1.xml"])
+        queue = Queue(EXCHANGE_QUEUE, connection=env.redis)
+        with ThreadPoolExecutor(1) as pool:
+            # the first call queues the job and waits; the job runs here only once it is queued
+            first = pool.submit(onec.call, "catalog", "import", filename="import.xml")
+            wait_for(lambda: queue.count == 1, what="the import job to be queued")
+            env.run_jobs()
+            reply = first.result(timeout=60)
+        assert reply.status == "success" and "товары: 1 новых" in reply.message
+    finally:
+        close_env(env)
 
 
 def test_a_job_run_again_after_it_finished_changes_nothing(env: UpdatesEnv, onec: OnecExchange) -> None:

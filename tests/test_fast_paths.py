@@ -308,8 +308,9 @@ def test_event_notes_write_what_append_and_inc_write(redis_url: str) -> None:
 def test_the_web_app_tunes_the_garbage_collector_only_while_it_runs(redis_url: str) -> None:
     from starlette.testclient import TestClient
 
+    from bridge.heap import YOUNG_THRESHOLD
     from bridge.settings import Settings
-    from bridge.web.app import YOUNG_THRESHOLD, create_app
+    from bridge.web.app import create_app
 
     before = gc.get_threshold()
     with TestClient(create_app(Settings(redis_url=redis_url))):

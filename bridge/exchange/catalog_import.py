@@ -27,6 +27,7 @@ reports or holds them, and not marked as staged, so the next export tries them a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -38,17 +39,20 @@ from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 
+import msgspec
 from redis import Redis
 
 from bridge import keys
 from bridge.errors import PermanentError, TransientError
+from bridge.exchange import entries
 from bridge.exchange.model import FileKind, Group, Header, Offer, PriceType, Product, Record, Warehouse
+from bridge.heap import settled_heap
 from bridge.runtime import Runtime
 from bridge.shop.errors import ShopError
 from bridge.texts import as_text
 from bridge.updates import inbox, pending
 from bridge.updates.flush import queue_flush
-from bridge.updates.kinds import prices, products, sections, stock
+from bridge.updates.kinds import KINDS, prices, products, sections, stock
 from bridge.updates.kinds.refs import xml_id_key
 from bridge.updates.resolve import by_xml_id, mapped
 
@@ -140,6 +144,19 @@ def fingerprint(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
 
 
+_canonical = msgspec.json.Encoder(order="sorted").encode
+
+
+def document_fingerprint(doc: dict[str, Any], *parts: str) -> str:
+    """The fingerprint of a document (a section, a variant) by its canonical JSON (sorted keys), and ``parts``."""
+    return hashlib.blake2b(b"\x1f".join((_canonical(doc), *(p.encode() for p in parts))), digest_size=8).hexdigest()
+
+
+def entries_fingerprint(found: Sequence[tuple[str, str]]) -> str:
+    """The fingerprint of an offer's prices or stock: the texts of its pending entries (shop ids included)."""
+    return hashlib.blake2b("\n".join(f"{k}\t{v}" for k, v in found).encode(), digest_size=8).hexdigest()
+
+
 def seen_key(what: str) -> str:
     return keys.EXCHANGE_SEEN.format(what=what)
 
@@ -158,9 +175,10 @@ def apply_file(
     passed on, after what was staged so far stays staged (it was a real change), and nothing is deactivated.
     """
     importer = _Importer(rt, batch, images, progress)
-    for record in records:
-        importer.take(record)
-    importer.finish()
+    with settled_heap(collect=False):  # the chunk's survivors would start a full collection every few thousand
+        for record in records:
+            importer.take(record)
+        importer.finish()
     return importer.counts
 
 
@@ -174,7 +192,8 @@ class _Candidate:
     what: str
     id: str
     fp: str
-    build: Callable[[str | None], list[dict[str, Any]]]  # the stored fingerprint → the items to stage
+    # the stored fingerprint → the (key, value) texts of the pending entries to stage
+    build: Callable[[str | None], list[tuple[str, str]]]
     deleted: bool = False
     complete: bool = True  # False: an item could not be resolved; staged but not marked, so tried again
 
@@ -195,12 +214,19 @@ class _Importer:
         self.names: dict[str, dict[str, str]] = {"price_types": {}, "stores": {}}
         self.currencies: dict[str, str] = {}
         self.resolved: dict[tuple[str, str], int | str | None] = {}
+        self.parts: dict[tuple[str, str], tuple[str, str | None]] = {}  # (what, Ид) → (key part, reason)
 
     # -- reading
 
     def take(self, record: Record) -> None:
         self.counts.records += 1
-        if isinstance(record, Header):
+        if isinstance(record, Offer):  # the most frequent first
+            self._offer(record)
+        elif isinstance(record, Product):
+            if not record.parent_id and "#" not in record.id:
+                self.goods_seen.add(record.id)
+            self.chunk.append(self._product(record))
+        elif isinstance(record, Header):
             self.header = record
         elif isinstance(record, PriceType):
             self._remember("price_types", record.id, record.name)
@@ -210,12 +236,6 @@ class _Importer:
             self._remember("stores", record.id, record.name)
         elif isinstance(record, Group):
             self.chunk.append(self._section(record))
-        elif isinstance(record, Product):
-            if not record.parent_id and "#" not in record.id:
-                self.goods_seen.add(record.id)
-            self.chunk.append(self._product(record))
-        elif isinstance(record, Offer):
-            self._offer(record)
         if len(self.chunk) >= CHUNK:
             self._commit()
         if self.counts.records % PROGRESS_EVERY == 0:
@@ -251,14 +271,15 @@ class _Importer:
             item["parent_xml_id"] = group.parent_id
         if group.deleted:
             item["active"] = False
-        fp = fingerprint(json.dumps(item, sort_keys=True, ensure_ascii=False))
-        return _Candidate(SECTIONS, group.id, fp, lambda _old: [item], deleted=group.deleted)
+        return _Candidate(
+            SECTIONS, group.id, document_fingerprint(item), lambda _old: _documents(SECTIONS, [item]), group.deleted
+        )
 
     def _product(self, product: Product) -> _Candidate:
         fp = fingerprint("v", product.version) if product.version else fingerprint("d", product.digest)
 
-        def build(old: str | None) -> list[dict[str, Any]]:
-            return [self._product_item(product, old)]
+        def build(old: str | None) -> list[tuple[str, str]]:
+            return _documents(PRODUCTS, [self._product_item(product, old)])
 
         return _Candidate(PRODUCTS, product.id, fp, build, deleted=product.deleted)
 
@@ -314,11 +335,12 @@ class _Importer:
     def _offer(self, offer: Offer) -> None:
         if offer.is_variant and offer.name:
             self.chunk.append(self._variant(offer))
+        product = entries.product(offer.id)
         if offer.prices is not None:
-            items, complete = self._prices(offer)
+            items, complete = self._prices(offer, product)
             self.chunk.append(self._part(PRICES, offer.id, items, complete))
         if offer.stock is not None or offer.quantity is not None:
-            items, complete = self._stock(offer)
+            items, complete = self._stock(offer, product)
             self.chunk.append(self._part(STOCK, offer.id, items, complete))
 
     def _variant(self, offer: Offer) -> _Candidate:
@@ -329,20 +351,19 @@ class _Importer:
             base["barcodes"] = list(offer.barcodes)
         if offer.characteristics:
             base["characteristics"] = [{"name": n, "value": v} for n, v in offer.characteristics]
-        fp = fingerprint(json.dumps(base, sort_keys=True, ensure_ascii=False), str(offer.deleted))
+        fp = document_fingerprint(base, str(offer.deleted))
 
-        def build(old: str | None) -> list[dict[str, Any]]:
+        def build(old: str | None) -> list[tuple[str, str]]:
             active = self._active(offer.deleted, old)
-            return [base if active is None else {**base, "active": active}]
+            return _documents(PRODUCTS, [base if active is None else {**base, "active": active}])
 
         return _Candidate(PRODUCTS, offer.id, fp, build, deleted=offer.deleted)
 
-    def _part(self, what: str, offer_id: str, items: list[dict[str, Any]], complete: bool) -> _Candidate:
-        text = "\n".join(json.dumps(item, sort_keys=True, ensure_ascii=False) for item in items)
-        return _Candidate(what, offer_id, fingerprint(text), lambda _old: items, complete=complete)
+    def _part(self, what: str, offer_id: str, found: list[tuple[str, str]], complete: bool) -> _Candidate:
+        return _Candidate(what, offer_id, entries_fingerprint(found), lambda _old: found, complete=complete)
 
-    def _prices(self, offer: Offer) -> tuple[list[dict[str, Any]], bool]:
-        items: list[dict[str, Any]] = []
+    def _prices(self, offer: Offer, product: str) -> tuple[list[tuple[str, str]], bool]:
+        found: list[tuple[str, str]] = []
         complete = True
         for price in offer.prices or ():
             if price.quantity_from is not None and price.quantity_from > 1:
@@ -356,21 +377,14 @@ class _Importer:
                 configuration_error(self.counts, PRICES, reason)
                 complete = False
                 continue
-            target = self._target("price_types", price.price_type_id)
-            item: dict[str, Any] = {"xml_id": offer.id, "price": _number(price.value), "currency": currency}
-            if isinstance(target, int):
-                item["price_type_id"] = target
-            else:  # resolved by the flush (mappings, then xmlId), or reported there
-                item["price_type"] = price.price_type_id
-                if target is not None:
-                    configuration_error(self.counts, PRICES, target)
-                    complete = False
-            items.append(item)
-        return items, complete
+            part, problem = self._named("price_types", price.price_type_id)
+            if problem is not None:  # resolved by the flush (mappings, then xmlId), or reported there
+                configuration_error(self.counts, PRICES, problem)
+                complete = False
+            found.append(entries.price(product, part, _number(price.value), currency))
+        return found, complete
 
-    def _stock(self, offer: Offer) -> tuple[list[dict[str, Any]], bool]:
-        items: list[dict[str, Any]] = []
-        complete = True
+    def _stock(self, offer: Offer, product: str) -> tuple[list[tuple[str, str]], bool]:
         if offer.stock is None:
             if self.rules.total_store is None:
                 reason = (
@@ -380,19 +394,28 @@ class _Importer:
                 configuration_error(self.counts, STOCK, reason)
                 return [], False
             amount = offer.quantity if offer.quantity is not None else Decimal(0)
-            return [{"xml_id": offer.id, "store_id": self.rules.total_store, "amount": _amount(amount)}], True
-        for store, amount in offer.stock:
-            target = self._target("stores", store)
-            item: dict[str, Any] = {"xml_id": offer.id, "amount": _amount(amount)}
-            if isinstance(target, int):
-                item["store_id"] = target
-            else:
-                item["store"] = store
-                if target is not None:
-                    configuration_error(self.counts, STOCK, target)
-                    complete = False
-            items.append(item)
-        return items, complete
+            store = entries.named(self.rules.total_store, "")
+            return [entries.stock(product, store, _amount(amount))], True
+        found: list[tuple[str, str]] = []
+        complete = True
+        for store_id, amount in offer.stock:
+            part, problem = self._named("stores", store_id)
+            if problem is not None:
+                configuration_error(self.counts, STOCK, problem)
+                complete = False
+            found.append(entries.stock(product, part, _amount(amount)))
+        return found, complete
+
+    def _named(self, what: Literal["price_types", "stores"], onec_id: str) -> tuple[str, str | None]:
+        """The key part of a 1C price type or warehouse (the shop's id, else 1C's Ид), and the reason it has none."""
+        cached = self.parts.get((what, onec_id))
+        if cached is None:
+            target = self._target(what, onec_id)
+            shop_id = target if isinstance(target, int) else None
+            cached = (entries.named(shop_id, onec_id), target if isinstance(target, str) else None)
+            if (what, onec_id) in self.resolved:  # not when the shop could not be asked: asked again next time
+                self.parts[(what, onec_id)] = cached
+        return cached
 
     def _target(self, what: Literal["price_types", "stores"], onec_id: str) -> int | str | None:
         """The shop's id for a 1C price type or warehouse; the reason (words) when there is none; None: ask later."""
@@ -435,7 +458,8 @@ class _Importer:
     def _stage(self, what: str, candidates: list[_Candidate]) -> None:
         counts = self.counts.of(what)
         stored = self.redis.hmget(seen_key(what), [c.id for c in candidates])
-        items: list[dict[str, Any]] = []
+        staged: dict[str, tuple[str, str, str]] = {}  # key → (key, ts, value): the later of two for one key wins
+        items = 0
         marks: dict[str, str] = {}
         for candidate, raw in zip(candidates, stored, strict=True):
             old = None if raw is None else as_text(raw)
@@ -444,7 +468,9 @@ class _Importer:
                 counts.unchanged += 1
                 continue
             built = candidate.build(old)
-            items.extend(built)
+            for key, value in built:
+                staged[key] = (key, "", value)
+            items += len(built)
             if candidate.complete:
                 marks[candidate.id] = new
             if not built or not candidate.complete:
@@ -455,8 +481,9 @@ class _Importer:
                 counts.added += 1
             else:
                 counts.updated += 1
-        if items:
-            inbox.stage_after_inbox(self.redis, what, items, [None] * len(items), batch=self.batch)
+        if staged:
+            with inbox.split_first(self.redis, what):
+                pending.stage_entries(self.redis, what, list(staged.values()), items=items, batch=self.batch)
             self.touched.add(what)
         if marks:  # only once staged: a crash before this line stages the same items again next time
             self.redis.hset(seen_key(what), mapping={k: v for k, v in marks.items()})
@@ -517,6 +544,12 @@ def last_documents(redis: Redis, kind: str, ids: Sequence[str]) -> list[dict[str
     return docs
 
 
+def _documents(kind: str, items: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(key, value) texts of whole documents (products, sections), by the kind's own functions."""
+    found = KINDS[kind]
+    return [(found.key_of(item), found.value_of(item)) for item in items]
+
+
 def unresolved(what: str, onec_id: str, name: str | None) -> str:
     named = f"{onec_id!r}" + (f" ({name!r})" if name and name != onec_id else "")
     if what == "price_types":
@@ -533,6 +566,7 @@ _CURRENCIES = {"руб": "RUB", "руб.": "RUB", "рубль": "RUB", "rur": "R
 _ISO = re.compile(r"^[A-Z]{3}$")
 
 
+@functools.lru_cache(maxsize=1024)  # once per price of every offer, with a handful of distinct texts
 def normalise_currency(text: str | None) -> str | None:
     """``руб`` → RUB as the shop's own import does; an ISO code as is (in capitals); None for anything else."""
     if text is None:

@@ -125,10 +125,13 @@ class Offer:
     ``prices`` is None when the element carries no ``Цены`` (a rests-only record), and ``stock`` is None when it
     carries no per-warehouse amounts; ``quantity`` is the total ``Количество`` when sent. A variant also carries
     the fields that describe it (name, characteristics), since 1C sends variants only here.
+
+    ``digest`` stays empty as the reader yields it: the import fingerprints the updates an offer becomes (prices,
+    stock, the variant's document), which is cheaper than a digest of the element and follows the mappings too.
     """
 
     id: str
-    digest: str
+    digest: str = ""
     version: str | None = None
     name: str | None = None
     article: str | None = None

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+import msgspec
 from lxml import etree
 
 from bridge.exchange.model import (
@@ -171,6 +172,49 @@ def _text(element: Any) -> str:
     return (element.text or "").strip() if element is not None else ""
 
 
+def _kids(element: Any) -> dict[str, list[Any]]:
+    """The direct children of an element by local name, in one pass (the reader's innermost loop)."""
+    kids: dict[str, list[Any]] = {}
+    names = _LOCAL
+    for child in element:
+        tag = child.tag
+        try:
+            name = names[tag]
+        except (KeyError, TypeError):
+            name = local(tag)
+        found = kids.get(name)
+        if found is None:
+            kids[name] = [child]
+        else:
+            found.append(child)
+    return kids
+
+
+def _texts(element: Any, wanted: frozenset[str]) -> dict[str, list[str]]:
+    """The texts of the children of ``element`` whose local names are ``wanted``, without other objects per child."""
+    found: dict[str, list[str]] = {}
+    names = _LOCAL
+    for child in element:
+        tag = child.tag
+        try:
+            name = names[tag]
+        except (KeyError, TypeError):
+            name = local(tag)
+        if name in wanted:
+            text = (child.text or "").strip()
+            known = found.get(name)
+            if known is None:
+                found[name] = [text]
+            else:
+                known.append(text)
+    return found
+
+
+def _first(texts: dict[str, list[str]], tag: str) -> str:
+    found = texts.get(tag)
+    return found[0] if found else ""
+
+
 class _Item:
     """The direct children of an element by local name, read once."""
 
@@ -178,10 +222,7 @@ class _Item:
 
     def __init__(self, element: Any) -> None:
         self.element = element
-        kids: dict[str, list[Any]] = {}
-        for child in element:
-            kids.setdefault(local(child.tag), []).append(child)
-        self.kids = kids
+        self.kids = _kids(element)
 
     def all(self, tag: str) -> list[Any]:
         return self.kids.get(tag, [])
@@ -191,7 +232,8 @@ class _Item:
         return found[0] if found else None
 
     def text(self, tag: str) -> str:
-        return _text(self.first(tag))
+        found = self.kids.get(tag)
+        return (found[0].text or "").strip() if found else ""
 
     def optional(self, tag: str) -> str | None:
         return self.text(tag) or None
@@ -208,23 +250,28 @@ class _Item:
     def pairs(self, container: str, name_tag: str, value_tag: str) -> tuple[tuple[str, str], ...]:
         """(name, value) of each child of ``container`` (every ``Значение`` when one name has several)."""
         found: list[tuple[str, str]] = []
-        for box in self.all(container):
+        wanted = frozenset((name_tag, value_tag))
+        for box in self.kids.get(container, ()):
             for entry in box:
-                fields = _Item(entry)
-                key = fields.text(name_tag)
-                values = fields.all(value_tag)
+                texts = _texts(entry, wanted)
+                key = _first(texts, name_tag)
+                values = texts.get(value_tag)
                 if not values:
                     found.append((key, ""))
-                for value in values:
-                    found.append((key, _text(value)))
+                else:
+                    found.extend((key, value) for value in values)
         return tuple(found)
 
     def deleted(self) -> bool:
+        kids = self.kids
+        if "ПометкаУдаления" not in kids and "Статус" not in kids and not self.element.attrib:
+            return False
         mark = self.text("ПометкаУдаления") or self.attr("ПометкаУдаления")
         status = self.text("Статус") or self.attr("Статус")
         return mark.lower() in TRUE_WORDS or status.lower() == "удален"
 
 
+_encode = msgspec.json.Encoder(decimal_format="string").encode
 _UNORDERED = frozenset({"barcodes", "properties", "characteristics", "traits", "stock", "prices"})
 
 
@@ -237,15 +284,16 @@ def _digest(fields: dict[str, Any]) -> str:
     the order of ``Группы`` (the first is the main section) and ``Картинка`` (the first is the main picture)
     counts.
     """
-    parts: list[str] = []
+    parts: list[Any] = []
     for key in sorted(fields):
         value = fields[key]
         if isinstance(value, str):
             value = " ".join(value.split())
         elif key in _UNORDERED and value:
-            value = sorted(map(repr, value))
-        parts.append(f"{key}={value!r}")
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+            value = sorted(value)
+        parts.append(key)
+        parts.append(value)
+    return hashlib.blake2b(_encode(parts), digest_size=16).hexdigest()
 
 
 class _Numbers:
@@ -346,21 +394,25 @@ def _product(element: Any, number: _Numbers) -> Product:
     return Product(digest=_digest(values), **values)
 
 
+_PRICE_FIELDS = frozenset(("ИдТипаЦены", "ЦенаЗаЕдиницу", "Валюта", "КоличествоОт"))
+
+
 def _prices(fields: _Item, offer_id: str, number: _Numbers) -> tuple[Price, ...] | None:
     boxes = fields.all("Цены")
     if not boxes:
         return None
     prices: list[Price] = []
+    what = f"цена предложения {offer_id}"
     for box in boxes:
         for entry in box:
-            price = _Item(entry)
-            what = f"цена предложения {offer_id}"
+            texts = _texts(entry, _PRICE_FIELDS)
+            step = _first(texts, "КоличествоОт")
             prices.append(
                 Price(
-                    price_type_id=price.text("ИдТипаЦены"),
-                    value=number(price.text("ЦенаЗаЕдиницу"), what, entry),
-                    currency=price.optional("Валюта"),
-                    quantity_from=number.optional(price.text("КоличествоОт"), what, entry),
+                    price_type_id=_first(texts, "ИдТипаЦены"),
+                    value=number(_first(texts, "ЦенаЗаЕдиницу"), what, entry),
+                    currency=_first(texts, "Валюта") or None,
+                    quantity_from=number(step, what, entry) if step else None,
                 )
             )
     return tuple(prices)
@@ -420,7 +472,7 @@ def _offer(element: Any, number: _Numbers) -> Offer:
         quantity=quantity if quantity is not None else rest_total,
         deleted=fields.deleted(),
     )
-    return Offer(digest=_digest(values), **values)
+    return Offer(**values)
 
 
 def _offer_shape(element: Any) -> FileKind:

@@ -86,9 +86,17 @@ def stage_after_inbox(
     The bodies accepted before are split first, under the same lock, so none of them is split after these
     items and overwrites them (``pending.stage_items`` compares ``ts`` only, and the exchange sends none).
     """
+    with split_first(redis, kind):
+        return pending.stage_items(redis, kind, items, stamps, batch=batch)
+
+
+@contextmanager
+def split_first(redis: Redis, kind: str) -> Iterator[None]:
+    """Split every body waiting, then let the caller stage under the same lock (``stage_after_inbox`` for
+    items, the CommerceML import for the texts it built itself)."""
     with splitting(redis, kind):
         _split_all(redis, kind)
-        return pending.stage_items(redis, kind, items, stamps, batch=batch)
+        yield
 
 
 def _split_all(redis: Redis, kind: str) -> int:

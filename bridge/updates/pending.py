@@ -220,10 +220,27 @@ def stage_items(
     queues the kind's flush (the inbox is split by the flush itself). What the items became is counted under
     ``batch`` (``bridge.updates.batches``; ``count_accepted=False`` when the intake counted them already).
     """
-    from bridge.updates import batches
     from bridge.updates.kinds import KINDS  # the kinds import this module
 
     staged = latest_entries(KINDS[kind], items, stamps)
+    return stage_entries(redis, kind, staged, items=len(items), batch=batch, count_accepted=count_accepted)
+
+
+def stage_entries(
+    redis: Redis,
+    kind: str,
+    staged: Sequence[tuple[str, str, str]],
+    *,
+    items: int,
+    batch: str,
+    count_accepted: bool = True,
+) -> Staged:
+    """``stage_items`` for entries already built: (key, ts, value) texts, one per distinct key, out of ``items``.
+
+    For an intake that builds the kind's texts itself (the CommerceML import, which fingerprints them too).
+    """
+    from bridge.updates import batches
+
     # A fresh number, taken now: the entries' numbers keep the order in which they were staged.
     seq = int(redis.incr(keys.SEQUENCE))
     stale, replaced, released = stage(redis, kind, staged, seq)
@@ -235,11 +252,11 @@ def stage_items(
         tally.add(old_seq, "held", -amount)
     pipe = redis.pipeline(transaction=False)
     batches.note_staged(
-        pipe, batch, seq, accepted=len(items) if count_accepted else None, superseded=len(items) - len(staged) + stale
+        pipe, batch, seq, accepted=items if count_accepted else None, superseded=items - len(staged) + stale
     )
     pipe.execute()
     tally.write(redis)
-    return Staged(items=len(items), keys=len(staged), stale=stale)
+    return Staged(items=items, keys=len(staged), stale=stale)
 
 
 def stage(

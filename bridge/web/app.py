@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from redis import Redis
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bridge.heap import settled_heap
 from bridge.queue import QUEUES
 from bridge.queue.enqueue import Enqueuer
 from bridge.settings import Settings
@@ -35,7 +35,6 @@ log = logging.getLogger("bridge.web")
 # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and hand the bridge a
 # forged client address; who is a trusted proxy is BRIDGE_TRUSTED_PROXIES' business (bridge.web.clientip).
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
-YOUNG_THRESHOLD = 10_000
 
 
 _SALE_SIDE = exchange_sale  # imported for its registrations into the exchange's dispatch
@@ -67,31 +66,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # A bug, not the client's fault; the answer says so without details that could leak anything.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal", "message": "the bridge failed unexpectedly; see its log"}, 500)
-
-
-@contextlib.contextmanager
-def settled_heap() -> Iterator[None]:
-    """The garbage collector tuned for a long-lived server while the app runs (BENCHMARKS.md, webhook intake).
-
-    Everything built at start (modules, settings, RQ's and pydantic's machinery) lives as long as the
-    process, yet every full collection scanned all of it again: under the intake's load those came every
-    second or two and each stopped the event loop for 30–55 ms, most of the intake's p99. ``gc.freeze`` moves
-    it out of the collector's sight (after a collection, so no start-up garbage is kept for good).
-
-    A request's objects nearly all die by reference counting, so the young generation's collections only
-    rescan the objects of the requests in flight; every 700 allocations (the default) that cost a few per
-    cent of the web process's CPU, every ``YOUNG_THRESHOLD`` a tenth of that, and cyclic garbage still goes
-    soon. Both are undone at shutdown, so a process that starts many apps (the tests) keeps nothing frozen.
-    """
-    thresholds = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:

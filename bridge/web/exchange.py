@@ -266,6 +266,8 @@ async def catalog_import(call: Call) -> Response:
         if unzip.is_zip(name):
             return success(f"Архив {name} распаковывается при загрузке входящих в него файлов")
         state = await _start(call, session, name, entity, zips_waiting)
+    if state.get("state") in (importing.QUEUED, importing.RUNNING) and call.settings.exchange_import_wait > 0:
+        state = await _wait(redis, key, state, call.settings.exchange_import_wait)
     status = state.get("state")
     message = state.get("message") or f"Файл {name} в очереди на загрузку"
     if status == importing.DONE:
@@ -273,6 +275,29 @@ async def catalog_import(call: Call) -> Response:
     if status == importing.FAILED:
         return failure(message)
     return progress(message)
+
+
+IMPORT_POLL = 0.02  # seconds between two looks at a running import's state while a call waits for it
+
+
+async def _wait(redis: Any, key: str, state: dict[str, str], seconds: float) -> dict[str, str]:
+    """The import's state once its job ended, or as it is after ``seconds``.
+
+    1C repeats ``mode=import`` as soon as it reads ``progress``: answered at once, it would ask many times a
+    second for as long as the job runs; answered after the wait, it asks every ``seconds``, and its
+    ``success`` comes within ``IMPORT_POLL`` of the job's end. Each reply still comes within a few seconds, as
+    1C's exchange expects of every call.
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(IMPORT_POLL)
+        now = {as_text(k): as_text(v) for k, v in (await redis.hgetall(key)).items()}
+        if not now:  # init started the session afresh meanwhile: answer with what was read
+            return state
+        state = now
+        if state.get("state") not in (importing.QUEUED, importing.RUNNING):
+            break
+    return state
 
 
 async def _start(call: Call, session: Session, name: str, entity: str, zips_waiting: bool) -> dict[str, str]:

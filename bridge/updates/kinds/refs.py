@@ -11,7 +11,6 @@ of a float, so equal values give equal text.
 
 from __future__ import annotations
 
-import json
 from json.encoder import encode_basestring as quote
 from typing import Any
 
@@ -48,4 +47,4 @@ def xml_id_key(xml_id: str) -> str:
 
     One definition, since other modules look such keys up: a product waits for its pending section, and the
     exchange reads the document it last staged."""
-    return json.dumps([xml_id], ensure_ascii=False)
+    return f"[{quote(xml_id)}]"  # json.dumps([xml_id], ensure_ascii=False), without the generic encoder
