@@ -95,6 +95,12 @@ def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
     assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0
 
 
+def test_exchange_import_reports_the_job_against_the_bare_parse() -> None:
+    figures = run_bench("exchange_import", "--offers", "200", "--rounds", "1")
+    for name in ("bare_s", "read_ratio", "first_ratio", "again_ratio", "first_cpu_ratio"):
+        assert is_number(figures[name]) and figures[name] > 0, name
+
+
 def test_applied_reports_bytes_per_key() -> None:
     figures = run_bench("applied", "--rounds", "1", "--keys", "2000")
     assert is_number(figures["hash_bytes_per_key"]) and figures["hash_bytes_per_key"] > 0
