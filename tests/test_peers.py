@@ -400,3 +400,48 @@ def test_free_ports_are_outside_the_ephemeral_range_and_apart_per_test_process(m
         handed[worker] = [server.free_port() for _ in range(50)]
         assert len(set(handed[worker])) == 50
         assert all(first <= port < first + 3000 < 32768 for port in handed[worker])
+
+
+def test_the_shops_compiled_filter_answers_as_the_row_by_row_comparison() -> None:
+    """The emulator's quick path for id and xmlId lookups (``compile_filter``) keeps the shop's comparison rules."""
+    from bridge.sandbox.shop.filters import ShopError, _matches, compile_filter
+
+    rows: list[dict[str, Any]] = [
+        {"id": 1, "xmlId": "a", "active": "Y", "code": "", "dateUpdate": "2026-12-01T10:00:00+03:00"},
+        {"id": 2, "xmlId": "b#1", "active": "N", "code": None, "dateUpdate": "2026-12-01T07:00:00Z"},
+        {"id": 3.0, "xmlId": "5", "active": True, "code": {"value": "x", "valueId": 1}, "tags": ["a", "5"]},
+        {"id": 4, "xmlId": 5, "active": False, "dateUpdate": "not a date"},
+        {},
+    ]
+    filters: list[dict[str, Any]] = [
+        {},
+        {"@id": [1, "3", 9]},
+        {"!@id": [1, 4]},
+        {"=id": 2},
+        {"!id": "2"},
+        {"@xmlId": ["a", "5", 5]},
+        {"@xmlId": ["b#1"], "id": 2},
+        {"xmlId": 5.0},
+        {"active": True},
+        {"!=active": "Y"},
+        {"code": ""},
+        {"code": "x"},
+        {"@tags": ["5"]},
+        {"dateUpdate": "2026-12-01T07:00:00+00:00"},
+        {"@dateUpdate": ["not a date"]},
+        {"@id": {"0": 1, "1": 2}},
+        {">=id": 2, "@xmlId": ["5", "b#1"]},
+    ]
+    for raw in filters:
+        for row in rows:
+            try:
+                expected: object = all(_matches(row, k, v) for k, v in raw.items())
+            except ShopError as error:
+                expected = ("error", str(error))
+            try:
+                got: object = compile_filter(raw)(row)
+            except ShopError as error:
+                got = ("error", str(error))
+            assert got == expected, (raw, row)
+    with pytest.raises(ShopError):  # a number compared with a text that is not one stays the shop's error
+        compile_filter({"@id": ["abc"]})({"id": 1})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from bridge.sandbox.shop.values import as_list, integer, parse_datetime
+from bridge.sandbox.shop.values import DATETIME_PATTERN, as_list, integer, parse_datetime
 from bridge.sandbox.shop.wire import Answer, ShopError
 
 PAGE_SIZE = 50  # fixed by Bitrix: there is no limit parameter
@@ -102,6 +102,64 @@ def _matches(item: dict[str, Any], key: str, wanted: Any) -> bool:
     return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[operator]
 
 
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _membership(key: str, wanted: Any) -> Predicate:
+    """``_matches`` for an ``@field`` / ``=field`` / ``!field`` test, quick for the usual plain id or text.
+
+    The flushes look rows up by id or xmlId among a whole catalogue's rows (``@xmlId`` with 50 values, 50 such
+    lists in one batch); comparing every row through ``_pair`` made the emulator, not the bridge, the slow
+    side of a big run. An int or a non-date text is compared against sets made once; every other value
+    (lists, dates, empties, odd types) goes through ``_matches`` itself, so the answers are the same
+    (tests/test_peers.py holds the two to each other).
+    """
+    operator, field = split_key(key)
+    negate = operator.startswith("!")
+    values = [v for v in as_list(wanted) if v is not None and not isinstance(v, dict | list)]
+    texts = {("Y" if v else "N") if isinstance(v, bool) else str(v) for v in values}
+    try:
+        numbers: set[float] | None = {float(v) for v in values if not isinstance(v, bool)}
+        if any(isinstance(v, bool) for v in values):
+            numbers = None  # a number compared with "Y"/"N" is an error of the shop's: the slow path raises it
+    except (TypeError, ValueError):
+        numbers = None
+
+    def test(item: dict[str, Any]) -> bool:
+        current = item.get(field)
+        if isinstance(current, int | float) and not isinstance(current, bool) and numbers is not None:
+            return (float(current) in numbers) != negate
+        if isinstance(current, str) and current and not DATETIME_PATTERN.match(current.strip()):
+            return (current in texts) != negate
+        return _matches(item, key, wanted)
+
+    return test
+
+
+def compile_filter(raw_filter: dict[str, Any]) -> Predicate:
+    """One predicate for a whole ``filter``: what ``_matches`` says of every key, checked row by row."""
+    tests: list[Predicate] = []
+    # a list of values rules out most rows, so it is asked first; the rows answered are the same in any
+    # order (a bad value of another key is then refused only by the rows that reach its test)
+    ordered = sorted(raw_filter.items(), key=lambda pair: split_key(pair[0])[0] != "@")
+    for key, wanted in ordered:
+        operator = split_key(key)[0]
+        if operator in ("@", "!@") or (operator in ("=", "!", "!=") and not isinstance(wanted, dict)):
+            tests.append(_membership(key, wanted))
+        else:
+            tests.append(lambda item, k=key, w=wanted: _matches(item, k, w))  # type: ignore[misc]
+    if not tests:
+        return lambda item: True
+    if len(tests) == 1:
+        return tests[0]
+    first, *rest = tests
+
+    def every(item: dict[str, Any]) -> bool:
+        return first(item) and all(test(item) for test in rest)
+
+    return every
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     value = _scalar(value)
     if isinstance(value, list):
@@ -142,7 +200,8 @@ def list_answer(
     _check_fields((split_key(k)[1] for k in raw_filter), fields, dynamic)
     _check_fields(raw_order, fields, dynamic)
 
-    rows = [item for item in items if all(_matches(item, k, v) for k, v in raw_filter.items())]
+    keep = compile_filter(raw_filter)
+    rows = [item for item in items if keep(item)]
     for field, direction in reversed(list(raw_order.items())):
         rows.sort(key=lambda item, f=field: _sort_key(item.get(f)), reverse=str(direction).lower() == "desc")  # type: ignore[misc]
     if start < 0:  # start=-1 is the fast mode for paging by id: no COUNT(*), no total, no next

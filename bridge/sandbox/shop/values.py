@@ -9,12 +9,12 @@ from typing import Any
 
 from bridge.sandbox.shop.wire import SHOP_TZ, ShopError
 
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+DATETIME_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def parse_datetime(value: Any) -> datetime | None:
     """ISO-8601 with or without offset (naive means shop time); None if it is not a date."""
-    if not isinstance(value, str) or not _DATETIME.match(value.strip()):
+    if not isinstance(value, str) or not DATETIME_PATTERN.match(value.strip()):
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
