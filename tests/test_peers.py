@@ -445,3 +445,32 @@ def test_the_shops_compiled_filter_answers_as_the_row_by_row_comparison() -> Non
             assert got == expected, (raw, row)
     with pytest.raises(ShopError):  # a number compared with a text that is not one stays the shop's error
         compile_filter({"@id": ["abc"]})({"id": 1})
+
+
+def test_price_and_stock_lists_narrowed_by_product_answer_as_a_full_scan() -> None:
+    from bridge.sandbox.shop.filters import list_answer, rows_of_products
+
+    table = {i: {"id": i, "productId": 10 + i % 7, "storeId": i % 3, "amount": i} for i in range(1, 200)}
+    ids_of: dict[int, set[int]] = {}
+    for row in table.values():
+        ids_of.setdefault(row["productId"], set()).add(row["id"])
+    fields = ("id", "productId", "storeId", "amount")
+    for raw in (
+        {"@productId": [10, "12", 99]},
+        {"productId": 11, "storeId": 2},
+        {"=productId": "13"},
+        {"@productId": ["x"]},
+        {"@productId": [10.0]},
+        {"storeId": 1},
+        {},
+    ):
+        params = {"filter": raw, "order": {"amount": "desc"}, "start": 0}
+        try:
+            full: object = list_answer(table.values(), params, key="rows", fields=fields)
+        except Exception as error:  # the shop's refusal of a bad value must stay the same
+            full = repr(error)
+        try:
+            narrowed: object = list_answer(rows_of_products(table, ids_of, params), params, key="rows", fields=fields)
+        except Exception as error:
+            narrowed = repr(error)
+        assert narrowed == full, raw

@@ -179,6 +179,26 @@ def _check_fields(names: Iterable[str], known: Collection[str], dynamic: bool) -
             raise ShopError(0, f'Unknown field definition "{name}"')
 
 
+def rows_of_products(
+    table: dict[int, dict[str, Any]], ids_of: dict[int, set[int]], params: dict[str, Any]
+) -> Iterable[dict[str, Any]]:
+    """The rows ``list_answer`` has to look at: only the named products' when the filter names them by
+    ``productId`` (what the bridge asks for prices and stock), else every row. The filter still decides."""
+    raw_filter = params.get("filter")
+    if isinstance(raw_filter, dict):
+        for key in ("@productId", "productId", "=productId"):
+            if key in raw_filter:
+                try:
+                    values = as_list(raw_filter[key])
+                    if any(isinstance(v, bool | float) for v in values):
+                        break
+                    wanted = {int(v) for v in values}
+                except (TypeError, ValueError):
+                    break  # the filter refuses the value itself
+                return [table[i] for p in wanted for i in ids_of.get(p, ()) if i in table]
+    return table.values()
+
+
 def list_answer(
     items: Iterable[dict[str, Any]],
     params: dict[str, Any],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.filters import list_answer, rows_of_products
 from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
 from bridge.sandbox.shop.state import Row, ShopState
 from bridge.sandbox.shop.values import as_list, integer, number
@@ -47,16 +47,16 @@ class PriceArranging(ShopState):
     def set_price(self, product_id: int, price_type_id: int, price: float, currency: str = "RUB") -> dict[str, Any]:
         """Create or change a price record directly."""
         with self.lock:
-            for record in self.prices.values():
-                if record["productId"] == product_id and record["catalogGroupId"] == price_type_id:
+            for record in prices_of(self, product_id):
+                if record["catalogGroupId"] == price_type_id:
                     record.update(price=price, currency=currency, timestampX=self.now())
                     return copy.deepcopy(record)
             return copy.deepcopy(new_price(self, product_id, price_type_id, price, currency))
 
     def price_of(self, product_id: int, price_type_id: int) -> dict[str, Any] | None:
         with self.lock:
-            for record in self.prices.values():
-                if record["productId"] == product_id and record["catalogGroupId"] == price_type_id:
+            for record in prices_of(self, product_id):
+                if record["catalogGroupId"] == price_type_id:
                     return copy.deepcopy(record)
             return None
 
@@ -75,7 +75,13 @@ def new_price(shop: ShopState, product_id: int, price_type_id: int, price: float
         "timestampX": shop.now(),
     }
     shop.prices[record["id"]] = record
+    shop.price_ids_of.setdefault(product_id, set()).add(record["id"])
     return record
+
+
+def prices_of(shop: ShopState, product_id: int) -> list[Row]:
+    """A product's price records, by id."""
+    return [shop.prices[i] for i in sorted(shop.price_ids_of.get(product_id, ())) if i in shop.prices]
 
 
 def _check_target(shop: ShopState, product_id: int, price_type_id: int) -> None:
@@ -97,7 +103,8 @@ def price_type_list(shop: ShopState, params: dict[str, Any]) -> Answer:
 
 @METHODS.register("catalog.price.list")
 def price_list(shop: ShopState, params: dict[str, Any]) -> Answer:
-    return list_answer(shop.prices.values(), params, key="prices", fields=PRICE_FIELDS)
+    rows = rows_of_products(shop.prices, shop.price_ids_of, params)
+    return list_answer(rows, params, key="prices", fields=PRICE_FIELDS)
 
 
 @METHODS.register("catalog.price.add")
@@ -106,7 +113,7 @@ def price_add(shop: ShopState, params: dict[str, Any]) -> Answer:
     require(fields, ("productId", "catalogGroupId", "price", "currency"))
     product_id, type_id = integer(fields["productId"], "productId"), integer(fields["catalogGroupId"], "catalogGroupId")
     _check_target(shop, product_id, type_id)
-    if any(p["productId"] == product_id and p["catalogGroupId"] == type_id for p in shop.prices.values()):
+    if any(p["catalogGroupId"] == type_id for p in prices_of(shop, product_id)):
         raise ShopError(0, "A price of this type already exists for the product")
     record = new_price(shop, product_id, type_id, number(fields["price"], "price"), str(fields["currency"]))
     return Answer({"price": copy.deepcopy(record)})
@@ -154,6 +161,7 @@ def price_modify(shop: ShopState, params: dict[str, Any]) -> Answer:
         else:
             record = new_price(shop, product_id, type_id, price, currency)
         kept.add(record["id"])
-    for price_id in [pid for pid, p in shop.prices.items() if p["productId"] == product_id and pid not in kept]:
+    for price_id in [p["id"] for p in prices_of(shop, product_id) if p["id"] not in kept]:
         del shop.prices[price_id]
-    return Answer({"prices": [copy.deepcopy(p) for p in shop.prices.values() if p["productId"] == product_id]})
+        shop.price_ids_of[product_id].discard(price_id)
+    return Answer({"prices": [copy.deepcopy(p) for p in prices_of(shop, product_id)]})

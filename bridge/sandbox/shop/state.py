@@ -61,6 +61,10 @@ class ShopState:
         self.store_products: dict[int, Row] = {}
         self.prices: dict[int, Row] = {}
         self.price_types: dict[int, Row] = {}
+        # a product's own price and stock record ids: the writes check a product's few records, not every
+        # row of a big catalogue (a record never moves to another product)
+        self.price_ids_of: dict[int, set[int]] = {}
+        self.stock_ids_of: dict[int, set[int]] = {}
         self.documents: dict[int, Row] = {}
         self.document_elements: dict[int, Row] = {}
         self._next_ids: dict[str, int] = dict(FIRST_IDS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bridge.sandbox.shop.filters import list_answer
+from bridge.sandbox.shop.filters import list_answer, rows_of_products
 from bridge.sandbox.shop.methods import MethodTable, require, required_fields, required_id
 from bridge.sandbox.shop.state import Row, ShopState
 from bridge.sandbox.shop.values import integer, number
@@ -68,8 +68,8 @@ class StockArranging(ShopState):
 
 def store_product(shop: ShopState, product_id: int, store_id: int, *, create: bool = False) -> Row | None:
     """The stock record of a product in a store; with ``create``, a new one at 0 when there is none."""
-    for record in shop.store_products.values():
-        if record["productId"] == product_id and record["storeId"] == store_id:
+    for record in stock_of(shop, product_id):
+        if record["storeId"] == store_id:
             return record
     if not create:
         return None
@@ -81,14 +81,20 @@ def store_product(shop: ShopState, product_id: int, store_id: int, *, create: bo
         "quantityReserved": 0,
     }
     shop.store_products[record["id"]] = record
+    shop.stock_ids_of.setdefault(product_id, set()).add(record["id"])
     return record
+
+
+def stock_of(shop: ShopState, product_id: int) -> list[Row]:
+    """A product's stock records, by id."""
+    return [shop.store_products[i] for i in sorted(shop.stock_ids_of.get(product_id, ())) if i in shop.store_products]
 
 
 def recount(shop: ShopState, product_id: int) -> None:
     """With inventory accounting, a product's quantity is the sum over its stores."""
     product = shop.products.get(product_id)
     if product is not None:
-        product["quantity"] = sum(r["amount"] for r in shop.store_products.values() if r["productId"] == product_id)
+        product["quantity"] = sum(r["amount"] for r in stock_of(shop, product_id))
 
 
 def _writes_exist(shop: ShopState) -> bool:
@@ -107,7 +113,8 @@ def store_list(shop: ShopState, params: dict[str, Any]) -> Answer:
 
 @METHODS.register("catalog.storeproduct.list")
 def store_product_list(shop: ShopState, params: dict[str, Any]) -> Answer:
-    return list_answer(shop.store_products.values(), params, key="storeProducts", fields=STORE_PRODUCT_FIELDS)
+    rows = rows_of_products(shop.store_products, shop.stock_ids_of, params)
+    return list_answer(rows, params, key="storeProducts", fields=STORE_PRODUCT_FIELDS)
 
 
 @METHODS.register("catalog.storeproduct.get")
