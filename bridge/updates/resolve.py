@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from bridge import keys
+from bridge.errors import Cause, TransientError
 from bridge.runtime import Runtime
-from bridge.updates.catalog import find_products, unknown_product
+from bridge.updates import on_the_way
+from bridge.updates.catalog import ProductRef, find_products, unknown_product
 from bridge.updates.outcomes import Outcomes, Problem
 from bridge.updates.pending import Entry
 
@@ -74,12 +76,14 @@ def resolve(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes, group_of:
         else:
             grouped.append((entry, group))
     products = find_products(rt, {(e.key[0], e.key[1]) for e, _ in grouped})
+    absent = sorted({str(e.key[1]) for e, _ in grouped if e.key[0] == "xml" and (e.key[0], e.key[1]) not in products})
+    coming, held = on_the_way.on_their_way(rt.redis, "products", absent)
     winners: dict[Pair, Entry] = {}
     for entry, group in grouped:
         ref = (entry.key[0], entry.key[1])
         product_id = products.get(ref)
         if product_id is None:
-            outcomes.refuse([entry], unknown_product(rt, ref))
+            _absent(rt, entry, ref, coming, held, outcomes)
             continue
         pair = (product_id, group)
         known = winners.get(pair)
@@ -91,3 +95,19 @@ def resolve(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes, group_of:
         else:
             outcomes.supersede([entry])
     return winners
+
+
+def _absent(rt: Runtime, entry: Entry, ref: ProductRef, coming: set[str], held: set[str], outcomes: Outcomes) -> None:
+    """An entry whose product the shop lacks: it waits for a product still to be written, is held with a held
+    one, and is refused (dropped or held, as the reason says) otherwise."""
+    value = str(ref[1])
+    if ref[0] == "xml" and value in coming:
+        outcomes.wait([entry], TransientError(f"product {value!r} is not written yet", cause=Cause.BUSY))
+    elif ref[0] == "xml" and value in held:
+        reason = (
+            f"product {value!r} is held itself (see its dead letter); once it is sent on, `bridge failed retry` "
+            "this one too"
+        )
+        outcomes.refuse([entry], Problem(reason, "product_held", setup=True))
+    else:
+        outcomes.refuse([entry], unknown_product(rt, ref))

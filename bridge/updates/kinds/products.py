@@ -41,7 +41,7 @@ from bridge import keys
 from bridge.errors import Cause, TransientError
 from bridge.runtime import Runtime
 from bridge.shop.lists import ListCommand, chunked, run_lists
-from bridge.updates import pictures, shop_tables
+from bridge.updates import on_the_way, pictures, shop_tables
 from bridge.updates.catalog import PRODUCT_TTL, offers_iblock, product_iblock
 from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, Timestamp, one_of
 from bridge.updates.kinds.base import UpdateKind
@@ -277,7 +277,7 @@ def _sections(
     wanted = {x for doc in docs.values() for x in doc.get("section_xml_ids") or ()}
     known = shop_tables.section_ids(rt, catalog.products, wanted)
     missing = sorted({x for x in firsts.values() if x is not None and x not in known})
-    coming, held = _sections_on_their_way(rt, missing)
+    coming, held = on_the_way.on_their_way(rt.redis, "sections", missing)
     gone = [x for x in missing if x not in coming]
     if gone:  # looked up again after the look at what is on its way: a sections flush may have written it since
         again = shop_tables.find_sections(rt, catalog.products, gone)
@@ -292,23 +292,6 @@ def _sections(
         else:
             main[entry.field] = _missing_section(catalog.products, first, held=first in held)
     return main
-
-
-def _sections_on_their_way(rt: Runtime, xml_ids: Sequence[str]) -> tuple[set[str], set[str]]:
-    """(sections the sections flush will still write, sections held): a body in the sections inbox may hold any."""
-    if not xml_ids:
-        return set(), set()
-    pipe = rt.redis.pipeline(transaction=False)
-    pipe.exists(keys.UPDATES_INBOX.format(kind="sections"))
-    for xml in xml_ids:
-        pipe.hexists(pending_key("sections"), xml_id_key(xml))
-        pipe.hexists(keys.UPDATES_HELD.format(kind="sections"), xml_id_key(xml))
-    answers = pipe.execute()
-    if answers[0]:
-        return set(xml_ids), set()
-    pending_now = {x for n, x in enumerate(xml_ids) if answers[1 + 2 * n]}
-    held = {x for n, x in enumerate(xml_ids) if answers[2 + 2 * n]}
-    return pending_now, held
 
 
 def _missing_section(iblock_id: int, xml_id: str, *, held: bool) -> Problem:

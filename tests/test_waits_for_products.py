@@ -1,0 +1,104 @@
+"""A price or stock update for a product the same push or exchange file creates waits for it, never dropped.
+
+The kinds flush one after the other in slices, so a big first export's prices flush meets products the
+products flush has not written yet. Pushed to ``/1c/*``, flushed by a worker in this process against the shop
+emulator over real HTTP and a real redis-server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge import runtime
+from bridge.cli import main
+from bridge.updates import batches, flush, inbox
+from tests.peers.shop import ShopEmulator
+from tests.updates_env import UpdatesEnv, close_env, make_env, write_mappings
+
+UPDATES = {
+    "prices": {"xml_id": "guid-1", "price_type_id": 1, "price": 990.0, "currency": "RUB"},
+    "stock": {"xml_id": "guid-1", "store_id": 1, "amount": 7.0},
+}
+
+
+def make(redis_url: str, shop: ShopEmulator, tmp_path: Path, catalog: str = "") -> UpdatesEnv:
+    shop.add_price_type(price_type_id=1, name="Розничная")
+    shop.add_store(store_id=1, title="Main")
+    return make_env(redis_url, shop, write_mappings(tmp_path / "mappings", catalog))
+
+
+def written(shop: ShopEmulator, kind: str) -> float | None:
+    product = shop.product_by_xml("guid-1")
+    if product is None:
+        return None
+    if kind == "prices":
+        price = shop.price_of(product["id"], 1)
+        return None if price is None else float(price["price"])
+    return shop.amount(product["id"], 1)
+
+
+@pytest.mark.parametrize("kind", list(UPDATES))
+@pytest.mark.parametrize("where", ["inbox", "pending"])
+def test_an_update_for_a_product_not_written_yet_waits_and_is_applied_after_it(
+    kind: str, where: str, redis_url: str, shop: ShopEmulator, tmp_path: Path
+) -> None:
+    env = make(redis_url, shop, tmp_path)
+    try:
+        env.push("products", [{"xml_id": "guid-1", "name": "Drill"}])
+        batch = env.push(kind, [UPDATES[kind]])["batch"]
+        runtime.install(env.rt)
+        if where == "pending":
+            inbox.split(env.redis, "products")
+        assert flush.flush(kind).startswith("retry")  # before the products flush: it waits
+        shown = batches.read(env.redis, batch) or {}
+        assert (shown["applied"], shown["dropped"]["count"]) == (0, 0)
+        env.run_jobs()
+        assert written(shop, kind) == UPDATES[kind].get("price", UPDATES[kind].get("amount"))
+        shown = batches.read(env.redis, batch) or {}
+        assert (shown["applied"], shown["dropped"]["count"]) == (1, 0)
+    finally:
+        close_env(env)
+
+
+def test_an_update_for_a_held_product_is_held_with_it_and_both_go_on_retry(
+    redis_url: str, shop: ShopEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    env = make(redis_url, shop, tmp_path, '[products]\narticle_property = "ARTNO"\n')
+    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
+    try:
+        env.push("products", [{"xml_id": "guid-1", "name": "Drill", "article": "DR-1"}])
+        env.run_jobs()  # the product is held: the shop lacks the article property
+        batch = env.push("prices", [UPDATES["prices"]])["batch"]
+        env.run_jobs()
+        shown = batches.read(env.redis, batch) or {}
+        assert (shown["held"]["count"], shown["dropped"]["count"]) == (1, 0)
+        assert [r["class"] for r in shown["held"]["reasons"]] == ["product_held"]
+        capsys.readouterr()
+        assert main(["failed", "list", "--json"]) == 0
+        whys = [letter["why"] for letter in json.loads(capsys.readouterr().out)]
+        assert any("product 'guid-1' is held itself" in why and "bridge failed retry" in why for why in whys), whys
+
+        shop.add_string_property(1, "Артикул", "ARTNO")
+        assert main(["failed", "retry", "--all"]) == 0
+        env.run_jobs()
+        assert written(shop, "prices") == 990.0
+        assert (batches.read(env.redis, batch) or {})["applied"] == 1
+    finally:
+        close_env(env)
+
+
+def test_an_update_for_a_product_nowhere_is_still_dropped(redis_url: str, shop: ShopEmulator, tmp_path: Path) -> None:
+    env = make(redis_url, shop, tmp_path)
+    try:
+        batch = env.push("prices", [UPDATES["prices"]])["batch"]
+        env.run_jobs()
+        shown = batches.read(env.redis, batch) or {}
+        assert [r["class"] for r in shown["dropped"]["reasons"]] == ["unknown_product"]
+    finally:
+        close_env(env)
