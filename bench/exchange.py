@@ -196,6 +196,18 @@ def make_shop(p: Peers, export: SyntheticExport) -> None:
         p.shop.add_price_type(price_type_id=number, name=price_type.name, xml_id=price_type.id)
 
 
+def missing_after_first(p: Peers, export: SyntheticExport) -> int:
+    """Products, variants, prices and stock records of the export that the shop lacks once the flushes ended."""
+    expected = (
+        export.products + export.variants,
+        export.offers * len(export.price_types),
+        export.offers * len(export.warehouses),
+    )
+    with p.shop.lock:
+        landed = (len(p.shop.products), len(p.shop.prices), len(p.shop.store_products))
+    return sum(max(0, want - got) for want, got in zip(expected, landed, strict=True))
+
+
 def settle(p: Peers, redis: Redis, timeout: float) -> float:
     started = time.monotonic()
     poll(lambda: flushed(redis), timeout=timeout, what="the flushes to finish", interval=0.5)
@@ -236,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(jobs_s=done["jobs_s"], jobs_ratio=done["jobs_s"] / bare_s)
                 row["first_flush_s"] = settle(p, redis, args.flush_timeout)
                 row["first_requests"] = len(p.shop.requests)
+                row["first_missing"] = missing_after_first(p, first)
 
                 p.shop.clear_records()
                 again = exchange(b, first, redis)
@@ -278,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"\n{first.offers} offers ({size_mb:.0f} MB): import {last['import_s']:.1f} s = {last['import_ratio']:.2f}× the "
-        f"bare parse (target ≤ {TARGET_IMPORT:g}); the same export again: {last['again_writes']} write requests "
+        f"bare parse (target ≤ {TARGET_IMPORT:g}); missing in the shop after the first flush: {last['first_missing']} "
+        f"(target 0); the same export again: {last['again_writes']} write requests "
         f"(target 0); {args.changed:.0%} changed: {last['changed_requests']} requests = {last['request_ratio']:.3f}× "
         f"the least possible (target ≤ {TARGET_REQUESTS}); per item: {last['per_item_requests']} requests, "
         f"{last['per_item_hours']:.1f} h at {SHOP_RATE:g}/s; peak RSS web {figures['web_peak_rss_mb']:.0f} MB, "

@@ -91,6 +91,7 @@ def test_exchange_reports_the_import_ratio_and_the_requests() -> None:
     figures = run_bench("exchange", "--offers", "200", "--changed", "0.05")
     assert is_number(figures["import_ratio"]) and figures["import_ratio"] > 0
     assert figures["again_writes"] == 0  # the same export again writes nothing
+    assert figures["first_missing"] == 0  # the first export arrived whole
     assert is_number(figures["request_ratio"]) and figures["changed_requests"] >= 1
     assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0
 
