@@ -63,7 +63,8 @@ def test_orders_reports_latency_drain_and_memory() -> None:
     assert is_number(figures["drain_ratio"]) and figures["drain_ratio"] > 0
     assert is_number(figures["worker_peak_rss_mb"]) and figures["worker_peak_rss_mb"] > 0
     assert is_number(figures["limit_drain_ratio"]) and figures["limit_drain_ratio"] > 0
-    assert is_number(figures["limit_requests_per_order"]) and figures["limit_requests_per_order"] > 0
+    # 0 is a real figure here: an order whose snapshot was fetched before the unlock needs no shop request after it
+    assert is_number(figures["limit_requests_per_order"]) and figures["limit_requests_per_order"] >= 0
 
 
 def test_stock_reports_the_push_and_request_ratios() -> None:
