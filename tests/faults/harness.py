@@ -112,6 +112,12 @@ class Stack:
 
     # -- driving and watching ----------------------------------------------------------------------------------
 
+    def wait_workers(self, count: int) -> None:
+        """Until ``count`` workers are listening: a fault timed from now then meets workers, not their start-up."""
+        from rq import Worker
+
+        wait_for(lambda: len(Worker.all(connection=self.redis)) >= count, timeout=60, what=f"{count} workers")
+
     def fire(self, order_id: int, event: str = "ONSALEORDERSAVED", *, duplicates: int = 1) -> list[int]:
         """Send the shop's webhook; the statuses the bridge answered."""
         answers = self.shop.fire_event(f"{self.url}/shop/events", event, order_id, duplicates=duplicates)

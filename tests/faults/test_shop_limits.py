@@ -55,6 +55,7 @@ def test_operation_time_limit_pauses_the_method_until_the_shops_reset(
     stack.start_web()
     stack.start("worker")
     stack.start("worker")
+    stack.wait_workers(2)  # the pause must still be on when they take the first jobs
     shop.pause_method("sale.order.get", 4)
     reset_at = time.time() + 4
     orders = [shop.add_order() for _ in range(4)]

@@ -161,6 +161,7 @@ def test_stock_waits_out_query_limits_and_a_paused_method(
     stack.start_web()
     stack.start("worker")
     stack.start("worker")
+    stack.wait_workers(2)  # the pause must still be on when they take the first flush
     shop.set_rate_limit(2, burst=2)
     shop.pause_method("catalog.storeproduct.update", 4)
     reset_at = time.time() + 4
