@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bridge.mappings import DEFAULTS_DIR
@@ -114,8 +114,6 @@ class Stack:
 
     def wait_workers(self, count: int) -> None:
         """Until ``count`` workers are listening: a fault timed from now then meets workers, not their start-up."""
-        from rq import Worker
-
         wait_for(lambda: len(Worker.all(connection=self.redis)) >= count, timeout=60, what=f"{count} workers")
 
     def fire(self, order_id: int, event: str = "ONSALEORDERSAVED", *, duplicates: int = 1) -> list[int]:

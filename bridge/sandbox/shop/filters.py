@@ -185,18 +185,19 @@ def rows_of_products(
     """The rows ``list_answer`` has to look at: only the named products' when the filter names them by
     ``productId`` (what the bridge asks for prices and stock), else every row. The filter still decides."""
     raw_filter = params.get("filter")
-    if isinstance(raw_filter, dict):
-        for key in ("@productId", "productId", "=productId"):
-            if key in raw_filter:
-                try:
-                    values = as_list(raw_filter[key])
-                    if any(isinstance(v, bool | float) for v in values):
-                        break
-                    wanted = {int(v) for v in values}
-                except (TypeError, ValueError):
-                    break  # the filter refuses the value itself
-                return [table[i] for p in wanted for i in ids_of.get(p, ()) if i in table]
-    return table.values()
+    if not isinstance(raw_filter, dict):
+        return table.values()
+    key = next((k for k in ("@productId", "productId", "=productId") if k in raw_filter), None)
+    if key is None:
+        return table.values()
+    values = as_list(raw_filter[key])
+    if any(isinstance(v, bool | float) for v in values):
+        return table.values()  # compared the shop's way, row by row
+    try:
+        wanted = {int(v) for v in values}
+    except (TypeError, ValueError):
+        return table.values()  # no id: the filter itself refuses or compares it
+    return [table[i] for p in wanted for i in ids_of.get(p, ()) if i in table]
 
 
 def list_answer(

@@ -74,14 +74,11 @@ def new_price(shop: ShopState, product_id: int, price_type_id: int, price: float
         "quantityTo": None,
         "timestampX": shop.now(),
     }
-    shop.prices[record["id"]] = record
-    shop.price_ids_of.setdefault(product_id, set()).add(record["id"])
-    return record
+    return shop.add_own_row(shop.prices, shop.price_ids_of, record)
 
 
 def prices_of(shop: ShopState, product_id: int) -> list[Row]:
-    """A product's price records, by id."""
-    return [shop.prices[i] for i in sorted(shop.price_ids_of.get(product_id, ())) if i in shop.prices]
+    return shop.own_rows(shop.prices, shop.price_ids_of, product_id)
 
 
 def _check_target(shop: ShopState, product_id: int, price_type_id: int) -> None:

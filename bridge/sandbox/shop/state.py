@@ -78,6 +78,16 @@ class ShopState:
         self._next_ids[kind] = value + 1
         return value
 
+    def own_rows(self, table: dict[int, Row], ids_of: dict[int, set[int]], product_id: int) -> list[Row]:
+        """A product's own rows of ``table`` (its prices, its stock records) by id, through the index ``ids_of``."""
+        return [table[i] for i in sorted(ids_of.get(product_id, ())) if i in table]
+
+    def add_own_row(self, table: dict[int, Row], ids_of: dict[int, set[int]], row: Row) -> Row:
+        """Keep ``row`` (with its ``id`` and ``productId``) in ``table`` and in its product's index."""
+        table[row["id"]] = row
+        ids_of.setdefault(row["productId"], set()).add(row["id"])
+        return row
+
     def now(self) -> str:
         """The shop's current time as it writes it (ISO-8601, seconds, +03:00)."""
         return iso(self.clock())

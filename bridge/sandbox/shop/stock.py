@@ -80,14 +80,11 @@ def store_product(shop: ShopState, product_id: int, store_id: int, *, create: bo
         "amount": 0,
         "quantityReserved": 0,
     }
-    shop.store_products[record["id"]] = record
-    shop.stock_ids_of.setdefault(product_id, set()).add(record["id"])
-    return record
+    return shop.add_own_row(shop.store_products, shop.stock_ids_of, record)
 
 
 def stock_of(shop: ShopState, product_id: int) -> list[Row]:
-    """A product's stock records, by id."""
-    return [shop.store_products[i] for i in sorted(shop.stock_ids_of.get(product_id, ())) if i in shop.store_products]
+    return shop.own_rows(shop.store_products, shop.stock_ids_of, product_id)
 
 
 def recount(shop: ShopState, product_id: int) -> None:
