@@ -81,17 +81,31 @@ class StopRequest:
             raise SystemExit(0)
 
 
+_asked_while_starting: signal.Signals | None = None
+
+
 def exit_on_signal() -> None:
     """Until a process has its own handling in place (RQ's, uvicorn's), a stop signal ends it with code 0:
-    nothing is in hand yet. Every long-running command calls this first."""
+    nothing is in hand yet. Every long-running command calls this first.
+
+    The signal is also noted (``asked_while_starting``): Python runs a handler wherever the main thread
+    happens to be, and an exception raised inside a fork hook (RQ forks its scheduler while starting) or a
+    finaliser is printed and swallowed, so the SystemExit alone could leave the process running."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        global _asked_while_starting
+        _asked_while_starting = signal.Signals(signum)
         log.info("%s while starting: stopping", signal.Signals(signum).name)
         raise SystemExit(0)
 
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
             signal.signal(sig, stop)
+
+
+def asked_while_starting() -> signal.Signals | None:
+    """The stop signal that came before the process's own handling was in place, if one did."""
+    return _asked_while_starting
 
 
 def quiet_signals(on_signal: Callable[[], None] | None = None) -> None:

@@ -32,7 +32,7 @@ import signal
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -40,9 +40,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
+from rq.utils import now as rq_now
 from rq.worker import BaseWorker
 
-from bridge import runtime
+from bridge import runtime, stopping
 from bridge.queue import CRASH_RETRY, EXCHANGE_QUEUE, ORDERS_QUEUE, SHOP_QUEUE, make_queue
 from bridge.runtime import Runtime
 from bridge.settings import Settings
@@ -113,6 +114,21 @@ def hand_back(connection: Redis, job: Job, execution: Execution | None) -> None:
     log.warning("job %s handed back to %s: the worker was stopped at once, during the job", job.id, job.origin)
 
 
+class _StopsIfAskedWhileStarting:
+    """RQ installs its signal handlers only after it has forked its scheduler. A SIGTERM that lands in that
+    fork is swallowed by Python (see ``bridge.stopping.exit_on_signal``); the worker then stops at the first
+    turn of its loop, before it takes a job, as if the signal had come a moment later."""
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[misc]
+        signum = stopping.asked_while_starting()
+        if signum is not None:
+            log.info("%s came while starting: stopping before the first job", signum.name)
+            worker = cast(BaseWorker, self)
+            worker._stop_requested = True
+            worker._shutdown_requested_date = rq_now()
+
+
 class _HandsBackOnColdStop:
     """A second SIGINT/SIGTERM stops RQ's worker "cold", in the middle of its job. RQ itself leaves that job
     in its started registry until the heartbeat expires and then counts it as a crash; here it goes straight
@@ -131,7 +147,7 @@ class _HandsBackOnColdStop:
             raise
 
 
-class BridgeWorker(_HandsBackOnColdStop, _ForgetsDeadExecutions, _IpTolerant, Worker):
+class BridgeWorker(_StopsIfAskedWhileStarting, _HandsBackOnColdStop, _ForgetsDeadExecutions, _IpTolerant, Worker):
     """Forks a work-horse per job: a job that hangs or crashes cannot take the worker with it."""
 
     abandon_after: int = 60  # set by build_worker: the heartbeat TTL, see the module's docstring
@@ -143,7 +159,7 @@ class BridgeWorker(_HandsBackOnColdStop, _ForgetsDeadExecutions, _IpTolerant, Wo
         return self.abandon_after
 
 
-class BridgeSimpleWorker(_ForgetsDeadExecutions, _IpTolerant, SimpleWorker):
+class BridgeSimpleWorker(_StopsIfAskedWhileStarting, _ForgetsDeadExecutions, _IpTolerant, SimpleWorker):
     """Runs jobs in-process; used by ``bridge serve`` and tests, where forking buys nothing.
 
     Here a cold stop raises SystemExit inside the job itself, which RQ would record as the job's failure;

@@ -220,3 +220,32 @@ def test_readyz_says_whether_a_worker_and_a_clock_are_alive(
             clock.stop()
     finally:
         web.stop()
+
+
+def test_a_signal_swallowed_while_starting_still_stops_the_worker_before_its_first_job(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SystemExit of the start-up handler can land in RQ's fork of its scheduler, where Python prints and
+    # swallows it; the worker must still stop, not take jobs until a second signal.
+    from bridge import stopping
+    from bridge.settings import Settings
+    from bridge.worker import build_worker
+
+    monkeypatch.setattr(stopping, "_asked_while_starting", None)
+    before = {sig: signal.getsignal(sig) for sig in stopping.STOP_SIGNALS}
+    redis = Redis.from_url(redis_url)
+    job = _blocking_job(redis_url, "never")
+    try:
+        stopping.exit_on_signal()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with pytest.raises(SystemExit):  # what Python then swallows
+            handler(signal.SIGTERM, None)
+        settings = Settings(_env_file=None, redis_url=redis_url)  # type: ignore[call-arg]
+        worker = build_worker(settings, redis, simple=True)
+        worker.work(burst=True)
+    finally:
+        for sig, previous in before.items():
+            signal.signal(sig, previous)
+    assert redis.lrange("test:started", 0, -1) == []
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
