@@ -102,3 +102,40 @@ def test_an_update_for_a_product_nowhere_is_still_dropped(redis_url: str, shop: 
         assert [r["class"] for r in shown["dropped"]["reasons"]] == ["unknown_product"]
     finally:
         close_env(env)
+
+
+def test_an_update_still_waiting_when_the_retry_window_ends_is_kept_and_goes_on_retry(
+    redis_url: str, shop: ShopEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # The shop fails to create products until the retry window is over (here at once): the products
+    # flush and the price waiting for it both become dead letters, the price still pending, nothing dropped.
+    shop.add_price_type(price_type_id=1, name="Розничная")
+    shop.add_store(store_id=1, title="Main")
+    env = make_env(redis_url, shop, write_mappings(tmp_path / "mappings", ""), retry_hours=1e-9)
+    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
+    shop.fail_next("catalog.product.add", error="INTERNAL_SERVER_ERROR", status=500)
+    try:
+        env.push("products", [{"xml_id": "guid-1", "name": "Drill"}])
+        batch = env.push("prices", [UPDATES["prices"]])["batch"]
+        env.run_jobs()
+        assert sorted(job.args[0] for job in env.failed()) == ["prices", "products"]
+        assert env.pending("prices") == 1
+        shown = batches.read(env.redis, batch) or {}
+        assert (shown["applied"], shown["dropped"]["count"]) == (0, 0)
+        assert written(shop, "prices") is None
+        capsys.readouterr()
+        assert main(["failed", "list", "--json"]) == 0
+        whys = [letter["why"] for letter in json.loads(capsys.readouterr().out)]
+        assert any("product 'guid-1' is not written yet" in why for why in whys), whys
+
+        env.rt.settings.retry_hours = 72.0  # a retried job waits again, as it would for real
+        capsys.readouterr()
+        assert main(["failed", "retry", "--all"]) == 0
+        env.run_jobs()
+        assert written(shop, "prices") == 990.0
+        assert (batches.read(env.redis, batch) or {})["applied"] == 1
+        assert env.failed() == []
+    finally:
+        close_env(env)
