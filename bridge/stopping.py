@@ -84,23 +84,42 @@ class StopRequest:
 _asked_while_starting: signal.Signals | None = None
 
 
+def _note(signum: int) -> signal.Signals:
+    global _asked_while_starting
+    _asked_while_starting = signal.Signals(signum)
+    log.info("%s while starting: stopping", _asked_while_starting.name)
+    return _asked_while_starting
+
+
 def exit_on_signal() -> None:
     """Until a process has its own handling in place (RQ's, uvicorn's), a stop signal ends it with code 0:
-    nothing is in hand yet. Every long-running command calls this first.
-
-    The signal is also noted (``asked_while_starting``): Python runs a handler wherever the main thread
-    happens to be, and an exception raised inside a fork hook (RQ forks its scheduler while starting) or a
-    finaliser is printed and swallowed, so the SystemExit alone could leave the process running."""
+    nothing is in hand yet. Every long-running command calls this first."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        global _asked_while_starting
-        _asked_while_starting = signal.Signals(signum)
-        log.info("%s while starting: stopping", signal.Signals(signum).name)
+        _note(signum)
         raise SystemExit(0)
 
+    _install(stop)
+
+
+def note_signals_while_starting() -> None:
+    """From here until a library installs its own handlers, a stop signal is only noted (``asked_while_starting``),
+    for the process to act on once they are in place.
+
+    For the stretch where raising is unsafe: Python runs a handler wherever the main thread happens to be, and
+    an exception raised inside a fork hook (RQ forks its scheduler while starting) is printed as a traceback and
+    swallowed, so the process would go on running as if never asked."""
+
+    def noted(signum: int, frame: FrameType | None) -> None:
+        _note(signum)
+
+    _install(noted)
+
+
+def _install(handler: Callable[[int, FrameType | None], None]) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
-            signal.signal(sig, stop)
+            signal.signal(sig, handler)
 
 
 def asked_while_starting() -> signal.Signals | None:

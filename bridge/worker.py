@@ -115,9 +115,10 @@ def hand_back(connection: Redis, job: Job, execution: Execution | None) -> None:
 
 
 class _StopsIfAskedWhileStarting:
-    """RQ installs its signal handlers only after it has forked its scheduler. A SIGTERM that lands in that
-    fork is swallowed by Python (see ``bridge.stopping.exit_on_signal``); the worker then stops at the first
-    turn of its loop, before it takes a job, as if the signal had come a moment later."""
+    """RQ installs its signal handlers only after it has forked its scheduler, and a SystemExit raised inside
+    that fork would be swallowed (``bridge.stopping.note_signals_while_starting``). So ``run_worker`` only notes
+    a signal until then, and the worker stops at the first turn of its loop, before it takes a job, as if the
+    signal had come a moment later."""
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # type: ignore[misc]
@@ -268,6 +269,7 @@ def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, b
     while True:
         worker = build_worker(settings, connection, simple=simple)
         log.info("worker %s listening on %s", worker.name, ", ".join(WORKER_QUEUES))
+        stopping.note_signals_while_starting()
         try:
             worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
         except (RedisConnectionError, RedisTimeoutError) as exc:  # raised by RQ's teardown, Redis still down
@@ -279,8 +281,13 @@ def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, b
 
 
 def _asked_to_stop(worker: BaseWorker) -> bool:
-    # RQ notes the date of a SIGTERM/SIGINT; when idle it stops by raising StopRequested, not by the flag.
-    return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
+    # RQ notes the date of a SIGTERM/SIGINT; when idle it stops by raising StopRequested, not by the flag. A
+    # signal noted before RQ's handlers were in place counts too (RQ may have failed to start: Redis down).
+    return bool(
+        getattr(worker, "_stop_requested", False)
+        or getattr(worker, "_shutdown_requested_date", None)
+        or stopping.asked_while_starting()
+    )
 
 
 def _wait_for_redis(connection: Redis) -> None:
