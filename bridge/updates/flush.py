@@ -9,8 +9,8 @@ pending flush. The job:
 2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
    (``bridge.updates.inbox``, under the kind's split lock, which the exchange import takes too before it
    stages), so the latest value of each key is all that is left to send;
-3. reads the pending entries in rounds of ``ROUND`` (sorted, so one product's entries share lookups),
-   skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
+3. reads the pending entries a window at a time (``WINDOW``, from where the last slice stopped), in rounds of
+   ``ROUND`` (sorted, so one product's entries share lookups), skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
    ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
 4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
 5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
@@ -51,6 +51,9 @@ log = logging.getLogger("bridge.updates.flush")
 # filled write batches. Rounds of 1,000 cost a 50,000-item push 13 % more shop requests than the least
 # possible, rounds of 2,500 about 3 % (bench/stock.py, BENCHMARKS.md).
 ROUND = 2500
+# Keys read from the pending hash at a time (``pending.scan_window``): a few rounds, so a slice has work in hand
+# and the entries of one product mostly share a window, and the worker's memory does not grow with a backlog.
+WINDOW = 4 * ROUND
 # A job works for at most this share of its timeout, then queues its own continuation (a 50,000-item
 # backlog at 2 requests a second takes longer than any sensible job timeout).
 BUDGET_SHARE = 0.5
@@ -85,8 +88,14 @@ def sweep(rt: Runtime) -> int:
     return queued
 
 
-def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> str:
-    """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words."""
+def flush(
+    kind: str, *, attempt: int = 0, first_seen: float | None = None, cursor: int = 0, token: str | None = None
+) -> str:
+    """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words.
+
+    A continuation goes on at ``cursor`` in the pending hash (``_drain``), and ``token`` is the marker's token
+    when its pass through the hash began: work that came after it sends the flush round again. A retry starts
+    from the top."""
     if kind not in KINDS:
         raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(KINDS)}"))
     rt = runtime.current()
@@ -96,21 +105,22 @@ def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> st
     with locked_job(rt, lock, flush_work(kind), first_seen=first_seen, busy=busy) as locked:
         if not locked:
             return "deferred"
-        return _flush_locked(rt, kind, attempt, first_seen)
+        return _flush_locked(rt, kind, attempt, first_seen, cursor, token)
 
 
-def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> str:
+def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float, cursor: int, token: str | None) -> str:
     deadline = time.monotonic() + min(SLICE, max(MIN_BUDGET, rt.settings.job_timeout * BUDGET_SHARE))
     marker = marker_key(kind)
     total = Outcomes(kind)
     waiting: TransientError | None
     while True:
-        _action, token = read_pending(rt.redis, marker)
+        if cursor == 0 or token is None:  # a pass through the pending hash begins
+            _action, token = read_pending(rt.redis, marker)
         try:
             inbox.split(rt.redis, kind)
-            state = _drain(rt, kind, deadline, total)
+            state, cursor = _drain(rt, kind, deadline, total, cursor)
         except TransientError as error:
-            state, waiting = "waiting", error
+            state, waiting, cursor = "waiting", error, 0
         except PermanentError as error:
             log.error("%s flush gave up: %s", kind, error)
             raise give_up(error) from None
@@ -125,7 +135,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             schedule_retry(rt, flush_work(kind), error=waiting, attempt=attempt, first_seen=first_seen)
             return f"retry ({waiting.cause}); {_summary(total)}"
         if state == "out of time":
-            _continue(rt, kind)
+            _continue(rt, kind, cursor, token)
             log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
             return f"continued; {_summary(total)}"
         if finish_pending(rt.redis, marker, token):
@@ -135,22 +145,33 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> st
             return summary
 
 
-def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes) -> str:
-    """Work through everything pending, round by round: "done", "waiting", "fatal" or "out of time"."""
-    pairs = pending.scan(rt.redis, kind)
+def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes, cursor: int) -> tuple[str, int]:
+    """Work through what is pending, window by window and round by round, from the HSCAN ``cursor`` on: "done",
+    "waiting", "fatal" or "out of time", and for "out of time" the cursor the continuation starts from.
+
+    A window cut short by the deadline is read again from its start: what it settled is gone from the hash, and
+    the rest comes back."""
     stalled = False
-    for start in range(0, len(pairs), ROUND):
-        if start and time.monotonic() > deadline:  # every job does at least one round
-            return "out of time"
-        outcomes = run_round(rt, kind, pairs[start : start + ROUND])
-        total.merge(outcomes)
-        if outcomes.fatal is not None:
-            return "fatal"
-        if outcomes.waiting:
-            stalled = True
-            if any(error.cause is not Cause.BUSY for _, error in outcomes.waiting):
-                return "waiting"  # the shop is in trouble: the other rounds would only fail too
-    return "waiting" if stalled else "done"
+    first = True
+    while True:
+        start_cursor = cursor
+        pairs, cursor = pending.scan_window(rt.redis, kind, start_cursor, WINDOW)
+        for start in range(0, len(pairs), ROUND):
+            if not first and time.monotonic() > deadline:  # every job does at least one round
+                return "out of time", start_cursor
+            first = False
+            outcomes = run_round(rt, kind, pairs[start : start + ROUND])
+            total.merge(outcomes)
+            if outcomes.fatal is not None:
+                return "fatal", 0
+            if outcomes.waiting:
+                stalled = True
+                if any(error.cause is not Cause.BUSY for _, error in outcomes.waiting):
+                    return "waiting", 0  # the shop is in trouble: the other rounds would only fail too
+        if cursor == 0:
+            return ("waiting" if stalled else "done"), 0
+        if time.monotonic() > deadline:
+            return "out of time", cursor
 
 
 def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outcomes:
@@ -177,10 +198,12 @@ def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outco
     return outcomes
 
 
-def _continue(rt: Runtime, kind: str) -> None:
-    """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued)."""
+def _continue(rt: Runtime, kind: str, cursor: int, token: str | None) -> None:
+    """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued), going
+    on from ``cursor`` in the pending hash, in the pass that began at the marker's ``token``."""
     work = flush_work(kind)
-    work.put(rt.queue(work.queue), timeout=rt.settings.job_timeout)
+    kwargs = {"cursor": cursor, "token": token} if cursor else None
+    work.put(rt.queue(work.queue), timeout=rt.settings.job_timeout, kwargs=kwargs)
 
 
 def _summary(total: Outcomes) -> str:

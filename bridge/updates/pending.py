@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis import Redis
 
@@ -349,6 +349,27 @@ def scan(redis: Redis, kind: str, count: int = CHUNK) -> list[tuple[str, str]]:
     """Every pending (key, token) of the kind, read in steps so that a big hash does not block Redis."""
     found = {_text(k): _text(v) for k, v in redis.hscan_iter(pending_key(kind), count=count)}
     return sorted(found.items())  # sorted: the entries of one product sit together, so lookups share work
+
+
+def scan_window(
+    redis: Redis, kind: str, cursor: int, limit: int, count: int = CHUNK
+) -> tuple[list[tuple[str, str]], int]:
+    """About ``limit`` pending (key, token) pairs from the HSCAN ``cursor`` on, sorted, and the cursor after them
+    (0: the hash was read to its end).
+
+    The flush reads the pending hash a window at a time, not whole: a first export leaves hundreds of thousands
+    of entries pending, and a flush works in slices of seconds, so reading them all in every slice cost the
+    worker memory in proportion to the backlog and most of each slice's time. Redis returns every entry that
+    stays in the hash from the first call to the last of a full pass (cursor 0 to 0), whatever changes
+    meanwhile; one added in the middle may wait for the next pass, which the flush makes when it sees new work.
+    """
+    found: dict[str, str] = {}
+    key = pending_key(kind)
+    while True:
+        cursor, chunk = redis.hscan(key, cursor, count=min(count, limit))
+        found.update((_text(k), _text(v)) for k, v in cast(dict[Any, Any], chunk).items())
+        if cursor == 0 or len(found) >= limit:
+            return sorted(found.items()), int(cursor)
 
 
 def load(redis: Redis, kind: str, pairs: Sequence[tuple[str, str]]) -> tuple[list[Entry], list[tuple[str, str]]]:
