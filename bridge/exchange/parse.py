@@ -91,7 +91,7 @@ def _events(source: Source, name: str, events: tuple[str, ...], tags: Iterable[s
     of the speed on a file of millions of elements. Any DTD is refused at the first element.
     """
     label = _label(source, name)
-    where: str | IO[bytes] = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+    where: str | HeadKept = os.fspath(source) if isinstance(source, (str, os.PathLike)) else HeadKept(source)
     try:
         parser = etree.iterparse(
             where,
@@ -115,6 +115,8 @@ def _events(source: Source, name: str, events: tuple[str, ...], tags: Iterable[s
             _check_root(parser.root.getroottree(), label)
     except etree.XMLSyntaxError as error:
         line, column = error.position if error.position else (None, None)
+        if declares_dtd(where):  # refused by libxml2 itself (e.g. entity amplification) before its first event
+            raise _dtd_refusal(label, line) from None
         message = error.msg or str(error)
         hint = ""
         if "Premature end" in message or "EndTag" in message or "not properly terminated" in message:
@@ -126,15 +128,51 @@ def _events(source: Source, name: str, events: tuple[str, ...], tags: Iterable[s
         raise ExchangeFileError(f"Файл {label}: не удалось прочитать ({error.strerror or error}).") from None
 
 
+HEAD_BYTES = 64 * 1024  # where a DOCTYPE can be: before the root element, after at most a declaration and comments
+
+
+class HeadKept:
+    """A stream for lxml to read that keeps its first ``HEAD_BYTES``, to tell afterwards why a file was refused."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.head = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[: HEAD_BYTES - len(self.head)]
+        return data
+
+
+def declares_dtd(where: str | HeadKept) -> bool:
+    """Whether the file has a DOCTYPE, for a file libxml2 refused before the reader's own check could see it:
+    depending on its version, libxml2 stops an entity bomb ("entity amplification") before the first event, and
+    the operator is told of the DTD either way. Also used by the sale side's reader."""
+    if isinstance(where, HeadKept):
+        head = where.head
+    else:
+        try:
+            with open(where, "rb") as file:
+                head = file.read(HEAD_BYTES)
+        except OSError:
+            return False
+    return b"<!DOCTYPE" in head
+
+
+def _dtd_refusal(label: str, line: int | None) -> ExchangeFileError:
+    return ExchangeFileError(
+        f"Файл {label}: содержит объявление DOCTYPE (DTD), а файлы обмена CommerceML его не содержат; файл "
+        "отклонён без чтения. Выгрузите файл из 1С заново.",
+        line=line,
+    )
+
+
 def _check_root(tree: Any, label: str) -> None:
     docinfo = tree.docinfo
     root = tree.getroot()
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise ExchangeFileError(
-            f"Файл {label}: содержит объявление DOCTYPE (DTD), а файлы обмена CommerceML его не содержат; файл "
-            "отклонён без чтения. Выгрузите файл из 1С заново.",
-            line=root.sourceline if root is not None else None,
-        )
+        raise _dtd_refusal(label, root.sourceline if root is not None else None)
     if root is None or local(root.tag) != ROOT:
         found = local(root.tag) if root is not None else ""
         raise ExchangeFileError(

@@ -19,10 +19,13 @@ from typing import IO
 
 from lxml import etree
 
+from bridge.exchange.parse import HeadKept, declares_dtd
+
 ORDER_OPERATIONS = frozenset({"заказ товара"})
 PAYMENT_OPERATIONS = frozenset({"выплата наличных денег", "выплата безналичных денег", "эквайринговая операция"})
 SHIPMENT_OPERATIONS = frozenset({"отпуск товара"})
 ROOT = "КоммерческаяИнформация"
+DOCTYPE_REFUSED = "Файл содержит DOCTYPE: такие файлы не принимаются"
 
 
 class DocumentKind(StrEnum):
@@ -54,8 +57,9 @@ class IncomingDocument:
 
 def read_documents(source: IO[bytes]) -> Iterator[IncomingDocument]:
     """The documents of one upload, in file order."""
+    kept = HeadKept(source)
     parser = etree.iterparse(
-        source,
+        kept,
         events=("start", "end"),
         resolve_entities=False,
         load_dtd=False,
@@ -71,7 +75,7 @@ def read_documents(source: IO[bytes]) -> Iterator[IncomingDocument]:
             if event == "start":
                 depth += 1
                 if depth == 1 and element.getroottree().docinfo.doctype:
-                    raise DocumentsFileError("Файл содержит DOCTYPE: такие файлы не принимаются")
+                    raise DocumentsFileError(DOCTYPE_REFUSED)
                 if depth == 1 and tag != ROOT:
                     raise DocumentsFileError(f"Файл не является документами CommerceML: корневой элемент {tag}")
                 continue
@@ -82,6 +86,8 @@ def read_documents(source: IO[bytes]) -> Iterator[IncomingDocument]:
                 if document is not None:
                     yield document
     except etree.XMLSyntaxError as error:
+        if declares_dtd(kept):
+            raise DocumentsFileError(DOCTYPE_REFUSED) from None
         line, column = error.position if error.position else (0, 0)
         raise DocumentsFileError(f"Ошибка XML в строке {line}, позиция {column}: {error.msg}") from None
 
