@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from redis import Redis
 
 from bridge import keys
+from bridge.updates.outcomes import Problem
 from bridge.updates.pending import pending_key
 
 
@@ -33,3 +34,13 @@ def on_their_way(redis: Redis, kind: str, xml_ids: Sequence[str]) -> tuple[set[s
     coming = {x for n, x in enumerate(xml_ids) if answers[1 + 2 * n]}
     held = {x for n, x in enumerate(xml_ids) if answers[2 + 2 * n]}
     return coming, held
+
+
+def held_with(product: str) -> Problem:
+    """Why an update naming a held product is held too (``product`` in words): the product's dead letter says
+    what to fix, and once the product is sent on, this one must go too."""
+    return Problem(
+        f"{product} is held itself (see its dead letter); once it is sent on, `bridge failed retry` this one too",
+        "product_held",
+        setup=True,
+    )

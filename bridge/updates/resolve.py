@@ -104,10 +104,6 @@ def _absent(rt: Runtime, entry: Entry, ref: ProductRef, coming: set[str], held: 
     if ref[0] == "xml" and value in coming:
         outcomes.wait([entry], TransientError(f"product {value!r} is not written yet", cause=Cause.BUSY))
     elif ref[0] == "xml" and value in held:
-        reason = (
-            f"product {value!r} is held itself (see its dead letter); once it is sent on, `bridge failed retry` "
-            "this one too"
-        )
-        outcomes.refuse([entry], Problem(reason, "product_held", setup=True))
+        outcomes.refuse([entry], on_the_way.held_with(f"product {value!r}"))
     else:
         outcomes.refuse([entry], unknown_product(rt, ref))

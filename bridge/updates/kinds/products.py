@@ -17,7 +17,9 @@ list command; shops fed by the shop's own import already have them), then:
 - uploads pictures it has not uploaded to that product before (``bridge.updates.pictures``).
 
 Nothing is deleted: ``active: false`` deactivates. A product the shop refuses is reported with the shop's
-words. The value of a pending product is the whole document (latest wins), as canonical JSON.
+words. A variant whose product is still on its way waits for it, one whose product is held is held with it
+(``product_held``), and only one whose product is nowhere is dropped (``unknown_parent``). The value of a
+pending product is the whole document (latest wins), as canonical JSON.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from bridge.updates.intake.models import STRICT, TS_DESCRIPTION, Key, Timestamp,
 from bridge.updates.kinds.base import UpdateKind
 from bridge.updates.kinds.refs import xml_id_key
 from bridge.updates.outcomes import Outcomes, Problem
-from bridge.updates.pending import Entry, pending_key
+from bridge.updates.pending import Entry
 from bridge.updates.writes import Write, result_id, run_writes
 
 log = logging.getLogger("bridge.updates.kinds.products")
@@ -238,30 +240,62 @@ def apply(rt: Runtime, entries: Sequence[Entry], outcomes: Outcomes) -> None:
         )
         outcomes.hold(variants, reason, why="no_sku_catalog")
         return
-    ready: list[Entry] = []
-    for entry in variants:
-        parent = parent_of(docs[entry.field]) or ""
-        if parent in ids or _cached_id(rt, parent) is not None:
-            ids.setdefault(parent, _cached_id(rt, parent) or 0)
-            ready.append(entry)
-        elif rt.redis.hexists(pending_key(NAME), xml_id_key(parent)):
-            outcomes.wait(
-                [entry], TransientError(f"the variant's product {parent!r} is not written yet", cause=Cause.BUSY)
-            )
-        else:
-            outcomes.drop(
-                [entry],
-                f"the variant's product {parent!r} is not in the shop; send the product first",
-                why="unknown_parent",
-            )
+    ready = _with_parents(rt, catalog, variants, docs, ids, outcomes)
     found_offers = _look_up(rt, "catalog.product.offer.list", "offers", catalog.offers, catalog,
                             [str(docs[e.field]["xml_id"]) for e in ready])  # fmt: skip
     _write(rt, catalog, catalog.offers, ready, docs, found_offers, sections, ids, outcomes, offer=True)
 
 
-def _cached_id(rt: Runtime, xml_id: str) -> int | None:
-    cached = rt.redis.get(keys.CACHE_PRODUCT.format(how="xml", value=xml_id))
-    return int(cached) if cached is not None else None
+def _with_parents(
+    rt: Runtime,
+    catalog: Catalog,
+    variants: Sequence[Entry],
+    docs: dict[str, dict[str, Any]],
+    ids: dict[str, int],
+    outcomes: Outcomes,
+) -> list[Entry]:
+    """The variants whose product the shop has; the others wait for it, are held with it, or are dropped.
+
+    An offer is written into its product, and 1C does not send an unchanged variant again, so dropping one
+    whose product is still on its way (pending, or in a products body not yet split) or held (its dead letter
+    says why) would lose it for good. Such a variant waits for the product, or is held with it and goes on
+    with ``bridge failed retry``; only a product that is nowhere drops it. A product this very round holds is
+    not in the held store yet (the flush moves it there after the round), so it is taken from ``outcomes``.
+    """
+    parents = {entry.field: parent_of(docs[entry.field]) or "" for entry in variants}
+    ids.update(_cached_ids(rt, sorted(set(parents.values()) - ids.keys())))
+    held_here = {str(docs[entry.field]["xml_id"]) for entry, _, _ in outcomes.held if entry.field in docs}
+    absent = sorted(set(parents.values()) - ids.keys() - held_here)
+    coming, held = on_the_way.on_their_way(rt.redis, NAME, absent)
+    ready: list[Entry] = []
+    for entry in variants:
+        parent = parents[entry.field]
+        if parent in ids:
+            ready.append(entry)
+        elif parent in coming:
+            outcomes.wait(
+                [entry], TransientError(f"the variant's product {parent!r} is not written yet", cause=Cause.BUSY)
+            )
+        elif parent in held_here or parent in held:
+            outcomes.refuse([entry], on_the_way.held_with(f"the variant's product {parent!r}"))
+        else:
+            outcomes.drop([entry], _unknown_parent(catalog.products, parent), why="unknown_parent")
+    return ready
+
+
+def _unknown_parent(iblock_id: int, xml_id: str) -> str:
+    return (
+        f"the variant's product {xml_id!r} is not in the shop's catalog (iblock {iblock_id}), not waiting to be "
+        "written and not held; send the product first (POST /1c/products, or the exchange's goods file)"
+    )
+
+
+def _cached_ids(rt: Runtime, xml_ids: Sequence[str]) -> dict[str, int]:
+    """The products' ids remembered by an earlier round (one read for all of them)."""
+    if not xml_ids:
+        return {}
+    cached = rt.redis.mget([keys.CACHE_PRODUCT.format(how="xml", value=xml) for xml in xml_ids])
+    return {xml: int(value) for xml, value in zip(xml_ids, cached, strict=True) if value is not None}
 
 
 def _sections(
