@@ -399,65 +399,39 @@ def test_a_value_pushed_during_a_flush_is_not_lost_and_wins(
     assert applied is not None and applied.decode().endswith("|[2.0]")
 
 
-def _many_products(shop: Any, count: int) -> list[int]:
-    ids = list(range(1001, 1001 + count))
-    for product_id in ids:
-        shop.add_product(product_id=product_id, xml_id=f"g{product_id}")
-    return ids
-
-
-def test_a_backlog_is_read_a_window_at_a_time_and_all_of_it_is_sent(
+def test_a_backlog_is_read_a_window_at_a_time_in_key_order_and_all_of_it_is_sent(
     env: UpdatesEnv, shop: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 600 entries (more than Redis keeps in a compact hash, which it would return whole) in windows of 100:
-    # no slice holds the whole backlog, and none of it is left behind.
-    ids = _many_products(shop, 600)
+    # 600 entries in windows of 100 and rounds of 50: no slice holds the whole backlog, each job writes in key
+    # order across its windows, and nothing is left behind.
+    ids = list(range(1001, 1601))
+    for product_id in ids:
+        shop.add_product(product_id=product_id, xml_id=f"g{product_id}")
     monkeypatch.setattr(updates, "ROUND", 50)
     monkeypatch.setattr(updates, "WINDOW", 100)
     monkeypatch.setattr(updates, "MIN_BUDGET", 0.0)
-    monkeypatch.setattr(updates, "BUDGET_SHARE", 0.0)  # out of time after every round
-    read: list[int] = []
-    real = pending.scan_window
+    monkeypatch.setattr(updates, "BUDGET_SHARE", 0.05)  # a few rounds per job
+    windows: list[int] = []
+    real_scan = pending.scan_smallest
 
-    def counted(*args: Any, **kwargs: Any) -> tuple[list[tuple[str, str]], int]:
-        pairs, cursor = real(*args, **kwargs)
-        read.append(len(pairs))
-        return pairs, cursor
+    def counted(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        pairs = real_scan(*args, **kwargs)
+        windows.append(len(pairs))
+        return pairs
 
-    monkeypatch.setattr(pending, "scan_window", counted)
+    rounds: list[list[str]] = []
+    real_apply = KINDS["stock"].apply
+
+    def recorded(rt: Any, entries: Any, outcomes: Any) -> None:
+        rounds.append([entry.field for entry in entries])
+        real_apply(rt, entries, outcomes)
+
+    monkeypatch.setattr(pending, "scan_smallest", counted)
+    monkeypatch.setitem(KINDS, "stock", dataclasses.replace(KINDS["stock"], apply=recorded))
     env.push("stock", [{"product_id": p, "store": "Main", "amount": 3} for p in ids])
     env.run_jobs()
     assert [p for p in ids if shop.amount(p, 1) != 3] == []
     assert pending.count(env.redis, "stock") == 0
-    assert len(read) >= 6 and max(read) <= 200, read  # HSCAN's count is a hint: a window may run a little over
-
-
-def test_a_value_pushed_for_a_part_of_the_backlog_already_sent_is_sent_by_the_same_flush(
-    env: UpdatesEnv, shop: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The new value lands where this pass through the pending hash has been already; the pass began before it
-    # came, so the flush goes round again instead of leaving it to the clock's sweep.
-    ids = _many_products(shop, 600)
-    monkeypatch.setattr(updates, "ROUND", 100)
-    monkeypatch.setattr(updates, "WINDOW", 100)  # a window per slice: each slice goes on where the last stopped
-    monkeypatch.setattr(updates, "MIN_BUDGET", 0.0)
-    monkeypatch.setattr(updates, "BUDGET_SHARE", 0.0)
-    first_round: list[int] = []
-    calls: list[int] = []
-    real = KINDS["stock"].apply
-
-    def push_in_the_second_slice(rt: Any, entries: Any, outcomes: Any) -> None:
-        calls.append(len(calls))
-        if len(calls) == 1:
-            first_round.extend(int(entry.key[1]) for entry in entries)
-        if len(calls) == 2:  # a new amount for a product the first slice wrote
-            env.push("stock", [{"product_id": first_round[0], "store": "Main", "amount": 9}])
-        real(rt, entries, outcomes)
-
-    monkeypatch.setitem(KINDS, "stock", dataclasses.replace(KINDS["stock"], apply=push_in_the_second_slice))
-    env.push("stock", [{"product_id": p, "store": "Main", "amount": 3} for p in ids])
-    assert updates.sweep(env.rt) == 0
-    env.run_jobs()
-    assert shop.amount(first_round[0], 1) == 9
-    assert pending.count(env.redis, "stock") == 0
-    assert not env.redis.exists(updates.marker_key("stock"))
+    assert max(windows) == 100 and len(windows) >= 6, windows
+    fields = [field for one in rounds for field in one]
+    assert fields == sorted(set(fields)) and len(fields) == 600  # in key order, each entry once

@@ -9,8 +9,8 @@ pending flush. The job:
 2. splits the waiting bodies, oldest first, into entries coalesced per key in ``bridge:pending:<kind>``
    (``bridge.updates.inbox``, under the kind's split lock, which the exchange import takes too before it
    stages), so the latest value of each key is all that is left to send;
-3. reads the pending entries a window at a time (``WINDOW``, from where the last slice stopped), in rounds of
-   ``ROUND`` (sorted, so one product's entries share lookups), skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
+3. reads the pending entries in key order (so one product's entries share lookups), a window of ``WINDOW`` at a
+   time, in rounds of ``ROUND``, skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
    ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
 4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
 5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
@@ -51,8 +51,8 @@ log = logging.getLogger("bridge.updates.flush")
 # filled write batches. Rounds of 1,000 cost a 50,000-item push 13 % more shop requests than the least
 # possible, rounds of 2,500 about 3 % (bench/stock.py, BENCHMARKS.md).
 ROUND = 2500
-# Keys read from the pending hash at a time (``pending.scan_window``): a few rounds, so a slice has work in hand
-# and the entries of one product mostly share a window, and the worker's memory does not grow with a backlog.
+# Keys held at a time (``pending.scan_smallest``): a few rounds, in key order, so a slice has work in hand and the
+# worker's memory does not grow with a backlog.
 WINDOW = 4 * ROUND
 # A job works for at most this share of its timeout, then queues its own continuation (a 50,000-item
 # backlog at 2 requests a second takes longer than any sensible job timeout).
@@ -88,14 +88,8 @@ def sweep(rt: Runtime) -> int:
     return queued
 
 
-def flush(
-    kind: str, *, attempt: int = 0, first_seen: float | None = None, cursor: int = 0, token: str | None = None
-) -> str:
-    """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words.
-
-    A continuation goes on at ``cursor`` in the pending hash (``_drain``), and ``token`` is the marker's token
-    when its pass through the hash began: work that came after it sends the flush round again. A retry starts
-    from the top."""
+def flush(kind: str, *, attempt: int = 0, first_seen: float | None = None) -> str:
+    """Send the pending updates of ``kind`` to the shop. Returns what happened, in a few words."""
     if kind not in KINDS:
         raise give_up(PermanentError(f"unknown kind of update {kind!r}; expected one of {', '.join(KINDS)}"))
     rt = runtime.current()
@@ -105,22 +99,21 @@ def flush(
     with locked_job(rt, lock, flush_work(kind), first_seen=first_seen, busy=busy) as locked:
         if not locked:
             return "deferred"
-        return _flush_locked(rt, kind, attempt, first_seen, cursor, token)
+        return _flush_locked(rt, kind, attempt, first_seen)
 
 
-def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float, cursor: int, token: str | None) -> str:
+def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float) -> str:
     deadline = time.monotonic() + min(SLICE, max(MIN_BUDGET, rt.settings.job_timeout * BUDGET_SHARE))
     marker = marker_key(kind)
     total = Outcomes(kind)
     waiting: TransientError | None
     while True:
-        if cursor == 0 or token is None:  # a pass through the pending hash begins
-            _action, token = read_pending(rt.redis, marker)
+        _action, token = read_pending(rt.redis, marker)
         try:
             inbox.split(rt.redis, kind)
-            state, cursor = _drain(rt, kind, deadline, total, cursor)
+            state = _drain(rt, kind, deadline, total)
         except TransientError as error:
-            state, waiting, cursor = "waiting", error, 0
+            state, waiting = "waiting", error
         except PermanentError as error:
             log.error("%s flush gave up: %s", kind, error)
             raise give_up(error) from None
@@ -135,7 +128,7 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float, curso
             schedule_retry(rt, flush_work(kind), error=waiting, attempt=attempt, first_seen=first_seen)
             return f"retry ({waiting.cause}); {_summary(total)}"
         if state == "out of time":
-            _continue(rt, kind, cursor, token)
+            _continue(rt, kind)
             log.info("%s flush: %s; continuing in a new job", kind, _summary(total))
             return f"continued; {_summary(total)}"
         if finish_pending(rt.redis, marker, token):
@@ -145,33 +138,28 @@ def _flush_locked(rt: Runtime, kind: str, attempt: int, first_seen: float, curso
             return summary
 
 
-def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes, cursor: int) -> tuple[str, int]:
-    """Work through what is pending, window by window and round by round, from the HSCAN ``cursor`` on: "done",
-    "waiting", "fatal" or "out of time", and for "out of time" the cursor the continuation starts from.
-
-    A window cut short by the deadline is read again from its start: what it settled is gone from the hash, and
-    the rest comes back."""
+def _drain(rt: Runtime, kind: str, deadline: float, total: Outcomes) -> str:
+    """Work through everything pending, round by round: "done", "waiting", "fatal" or "out of time"."""
     stalled = False
     first = True
+    after: str | None = None
     while True:
-        start_cursor = cursor
-        pairs, cursor = pending.scan_window(rt.redis, kind, start_cursor, WINDOW)
+        pairs = pending.scan_smallest(rt.redis, kind, WINDOW, after)
         for start in range(0, len(pairs), ROUND):
             if not first and time.monotonic() > deadline:  # every job does at least one round
-                return "out of time", start_cursor
+                return "out of time"
             first = False
             outcomes = run_round(rt, kind, pairs[start : start + ROUND])
             total.merge(outcomes)
             if outcomes.fatal is not None:
-                return "fatal", 0
+                return "fatal"
             if outcomes.waiting:
                 stalled = True
                 if any(error.cause is not Cause.BUSY for _, error in outcomes.waiting):
-                    return "waiting", 0  # the shop is in trouble: the other rounds would only fail too
-        if cursor == 0:
-            return ("waiting" if stalled else "done"), 0
-        if time.monotonic() > deadline:
-            return "out of time", cursor
+                    return "waiting"  # the shop is in trouble: the other rounds would only fail too
+        if len(pairs) < WINDOW:
+            return "waiting" if stalled else "done"
+        after = pairs[-1][0]
 
 
 def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outcomes:
@@ -198,12 +186,10 @@ def run_round(rt: Runtime, kind: str, pairs: Sequence[tuple[str, str]]) -> Outco
     return outcomes
 
 
-def _continue(rt: Runtime, kind: str, cursor: int, token: str | None) -> None:
-    """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued), going
-    on from ``cursor`` in the pending hash, in the pass that began at the marker's ``token``."""
+def _continue(rt: Runtime, kind: str) -> None:
+    """Queue the rest of a big backlog as a new job at once (the marker stays: no other flush is queued)."""
     work = flush_work(kind)
-    kwargs = {"cursor": cursor, "token": token} if cursor else None
-    work.put(rt.queue(work.queue), timeout=rt.settings.job_timeout, kwargs=kwargs)
+    work.put(rt.queue(work.queue), timeout=rt.settings.job_timeout)
 
 
 def _summary(total: Outcomes) -> str:

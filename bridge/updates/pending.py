@@ -29,12 +29,13 @@ Writes go in chunks of ``CHUNK`` items per Lua call, so a 50,000-item body never
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
@@ -351,25 +352,20 @@ def scan(redis: Redis, kind: str, count: int = CHUNK) -> list[tuple[str, str]]:
     return sorted(found.items())  # sorted: the entries of one product sit together, so lookups share work
 
 
-def scan_window(
-    redis: Redis, kind: str, cursor: int, limit: int, count: int = CHUNK
-) -> tuple[list[tuple[str, str]], int]:
-    """About ``limit`` pending (key, token) pairs from the HSCAN ``cursor`` on, sorted, and the cursor after them
-    (0: the hash was read to its end).
+def scan_smallest(
+    redis: Redis, kind: str, limit: int, after: str | None = None, count: int = CHUNK
+) -> list[tuple[str, str]]:
+    """The ``limit`` smallest pending (key, token) pairs whose key is above ``after``, sorted: the flush's next
+    window in key order.
 
-    The flush reads the pending hash a window at a time, not whole: a first export leaves hundreds of thousands
-    of entries pending, and a flush works in slices of seconds, so reading them all in every slice cost the
-    worker memory in proportion to the backlog and most of each slice's time. Redis returns every entry that
-    stays in the hash from the first call to the last of a full pass (cursor 0 to 0), whatever changes
-    meanwhile; one added in the middle may wait for the next pass, which the flush makes when it sees new work.
+    The flush works in key order (one product's entries together, so lookups share work) and in slices of
+    seconds. Sorting the whole hash held a first export's backlog (700,000 prices and amounts for 100,000
+    offers) in the worker's memory in every slice; here it is read in steps and only the window is kept.
     """
-    found: dict[str, str] = {}
-    key = pending_key(kind)
-    while True:
-        cursor, chunk = redis.hscan(key, cursor, count=min(count, limit))
-        found.update((_text(k), _text(v)) for k, v in cast(dict[Any, Any], chunk).items())
-        if cursor == 0 or len(found) >= limit:
-            return sorted(found.items()), int(cursor)
+    pairs = ((_text(k), _text(v)) for k, v in redis.hscan_iter(pending_key(kind), count=count))
+    if after is not None:
+        pairs = (pair for pair in pairs if pair[0] > after)
+    return heapq.nsmallest(limit, pairs)
 
 
 def load(redis: Redis, kind: str, pairs: Sequence[tuple[str, str]]) -> tuple[list[Entry], list[tuple[str, str]]]:
