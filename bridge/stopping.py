@@ -16,6 +16,7 @@ Three traps this module exists for:
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -108,9 +109,17 @@ def note_signals_while_starting() -> None:
 
     For the stretch where raising is unsafe: Python runs a handler wherever the main thread happens to be, and
     an exception raised inside a fork hook (RQ forks its scheduler while starting) is printed as a traceback and
-    swallowed, so the process would go on running as if never asked."""
+    swallowed, so the process would go on running as if never asked. A process forked before its own handlers
+    are in place inherits this one; there a signal is not noted but ends it, as RQ expects when it stops the
+    scheduler it has just forked."""
+
+    owner = os.getpid()
 
     def noted(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # a child forked meanwhile (RQ's scheduler) ends as the default action would
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         _note(signum)
 
     _install(noted)

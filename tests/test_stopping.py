@@ -246,3 +246,31 @@ def test_a_signal_while_the_worker_starts_stops_it_before_its_first_job(
             signal.signal(sig, previous)
     assert redis.lrange("test:started", 0, -1) == []
     assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_a_process_forked_while_signals_are_only_noted_is_ended_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RQ forks its scheduler while the worker only notes signals, and stops it with SIGTERM before the
+    # scheduler has its own handlers: the child must end, or the worker waits for it for ever.
+    from bridge import stopping
+
+    monkeypatch.setattr(stopping, "_asked_while_starting", None)
+    before = {sig: signal.getsignal(sig) for sig in stopping.STOP_SIGNALS}
+    read_end, write_end = os.pipe()
+    try:
+        stopping.note_signals_while_starting()
+        pid = os.fork()
+        if pid == 0:  # the child: says it is ready, then outlives the signal only if it was merely noted
+            os.close(read_end)
+            os.write(write_end, b"r")
+            time.sleep(5)
+            os._exit(7)
+        os.close(write_end)
+        assert os.read(read_end, 1) == b"r"
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(read_end)
+        for sig, previous in before.items():
+            signal.signal(sig, previous)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+    assert stopping.asked_while_starting() is None  # the parent was not asked
