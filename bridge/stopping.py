@@ -1,7 +1,7 @@
 """How every long-running ``bridge`` process starts listening and stops: on the first SIGINT or SIGTERM, within
 seconds, with exit code 0.
 
-Three traps this module exists for:
+Four traps this module exists for:
 
 - uvicorn, after a graceful stop, restores the handlers it found and raises the signal again, so the default
   handlers end ``bridge web`` with 143 (SIGTERM) or a KeyboardInterrupt traceback (SIGINT). ``quiet_signals``
@@ -9,6 +9,9 @@ Three traps this module exists for:
 - uvicorn logs a port that is taken and keeps the rest of the process alive when it runs in a thread (as in
   ``bridge serve``); ``listen`` binds before anything else starts and ends the process with one plain line.
 - A thread that runs the web server must be told to stop and joined; ``WebThread`` does both.
+- RQ forks its scheduler before it installs its own handlers. A SystemExit raised by a handler inside that
+  fork is swallowed, and a child that inherits a handler which only notes the signal outlives the SIGTERM RQ
+  stops it with. ``note_signals_while_starting`` notes the signal in the worker and ends a forked child.
 
 ``bridge serve`` and ``bridge demo`` share these pieces (``bridge.serve.run_all`` puts them together).
 """
