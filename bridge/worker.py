@@ -36,6 +36,7 @@ from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
@@ -274,6 +275,14 @@ def run_worker(settings: Settings, connection: Redis, *, simple: bool = False, b
             worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
         except (RedisConnectionError, RedisTimeoutError) as exc:  # raised by RQ's teardown, Redis still down
             log.warning("worker %s: Redis failed while stopping: %s", worker.name, exc)
+        except RedisResponseError as exc:
+            # RQ stops an idle worker by raising from its signal handler, wherever the main thread is: in the
+            # middle of a pipeline, its replies stay unread on the connection, and the teardown's own pipeline
+            # reads them ("Wrong number of response items"). The worker is stopping: its death record is left
+            # to expire, as after a crash.
+            if not _asked_to_stop(worker):
+                raise
+            log.warning("worker %s: a Redis reply was lost to the stop signal: %s", worker.name, exc)
         if burst or _asked_to_stop(worker):
             return
         log.warning("worker %s stopped by itself (Redis unreachable?); starting anew once Redis answers", worker.name)

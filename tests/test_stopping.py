@@ -8,6 +8,7 @@ BENCHMARKS.md.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 
 from bridge.queue import ORDERS_QUEUE
@@ -274,3 +275,34 @@ def test_a_process_forked_while_signals_are_only_noted_is_ended_by_one(monkeypat
             signal.signal(sig, previous)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
     assert stopping.asked_while_starting() is None  # the parent was not asked
+
+
+def test_a_stop_that_left_a_redis_reply_unread_ends_the_worker_with_a_warning(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # RQ raises its stop from the signal handler, wherever the main thread is; mid-pipeline, the replies stay
+    # on the connection and RQ's teardown trips over them. The worker was asked to stop: it stops, exit 0.
+    from bridge import stopping
+    from bridge.settings import Settings
+    from bridge.worker import run_worker
+
+    monkeypatch.setattr(stopping, "_asked_while_starting", signal.SIGTERM)  # asked, before RQ's handlers
+    before = {sig: signal.getsignal(sig) for sig in stopping.STOP_SIGNALS}
+    redis = Redis.from_url(redis_url)
+    real_teardown = SimpleWorker.teardown
+
+    def interrupted_teardown(self: Any) -> None:
+        connection = self.connection.connection_pool.get_connection("MULTI")
+        connection.send_command("PING")  # a reply nobody reads, as a raise in the middle of a pipeline leaves
+        self.connection.connection_pool.release(connection)
+        real_teardown(self)
+
+    monkeypatch.setattr(SimpleWorker, "teardown", interrupted_teardown)
+    try:
+        settings = Settings(_env_file=None, redis_url=redis_url)  # type: ignore[call-arg]
+        with caplog.at_level(logging.WARNING, logger="bridge.worker"):
+            run_worker(settings, redis, simple=True)
+    finally:
+        for sig, previous in before.items():
+            signal.signal(sig, previous)
+    assert "a Redis reply was lost to the stop signal" in caplog.text
