@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,20 @@ def onec() -> Iterator[OnecEmulator]:
     with run_app(create_onec_app(emulator)) as server:
         emulator.url = f"{server.url}{SERVICE_PATH}"
         yield emulator
+
+
+@pytest.fixture
+def cli(redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``bridge <args>`` in this process against the test's Redis: (exit code, what it printed)."""
+    from bridge.cli import main
+
+    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        return code, capsys.readouterr().out
+
+    return run

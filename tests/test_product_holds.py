@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from bridge import runtime
-from bridge.cli import main
 from bridge.ops import synclog
 from bridge.updates import batches, flush, inbox
 from tests.peers.shop import ShopEmulator
@@ -24,21 +23,6 @@ from tests.updates_env import UpdatesEnv, close_env, make_env, write_mappings
 
 def make(redis_url: str, shop: ShopEmulator, tmp_path: Path, catalog: str) -> UpdatesEnv:
     return make_env(redis_url, shop, write_mappings(tmp_path / "mappings", catalog))
-
-
-@pytest.fixture
-def cli(redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    """``bridge <args>`` against the test's Redis: (exit code, what it printed)."""
-    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
-
-    def run(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        return code, capsys.readouterr().out
-
-    return run
 
 
 def failed_list(cli: Any) -> list[dict[str, Any]]:

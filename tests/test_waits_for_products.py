@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from bridge import runtime
-from bridge.cli import main
 from bridge.errors import Cause
 from bridge.updates import batches, flush, inbox, pending
 from tests.peers.shop import ShopEmulator
@@ -69,12 +68,9 @@ def test_an_update_for_a_product_not_written_yet_waits_and_is_applied_after_it(
 
 
 def test_an_update_for_a_held_product_is_held_with_it_and_both_go_on_retry(
-    redis_url: str, shop: ShopEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    redis_url: str, shop: ShopEmulator, tmp_path: Path, cli: Any
 ) -> None:
     env = make(redis_url, shop, tmp_path, '[products]\narticle_property = "ARTNO"\n')
-    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
     try:
         env.push("products", [{"xml_id": "guid-1", "name": "Drill", "article": "DR-1"}])
         env.run_jobs()  # the product is held: the shop lacks the article property
@@ -83,13 +79,13 @@ def test_an_update_for_a_held_product_is_held_with_it_and_both_go_on_retry(
         shown = batches.read(env.redis, batch) or {}
         assert (shown["held"]["count"], shown["dropped"]["count"]) == (1, 0)
         assert [r["class"] for r in shown["held"]["reasons"]] == ["product_held"]
-        capsys.readouterr()
-        assert main(["failed", "list", "--json"]) == 0
-        whys = [letter["why"] for letter in json.loads(capsys.readouterr().out)]
+        code, out = cli("failed", "list", "--json")
+        assert code == 0
+        whys = [letter["why"] for letter in json.loads(out)]
         assert any("product 'guid-1' is held itself" in why and "bridge failed retry" in why for why in whys), whys
 
         shop.add_string_property(1, "Артикул", "ARTNO")
-        assert main(["failed", "retry", "--all"]) == 0
+        assert cli("failed", "retry", "--all")[0] == 0
         env.run_jobs()
         assert written(shop, "prices") == 990.0
         assert (batches.read(env.redis, batch) or {})["applied"] == 1
@@ -109,16 +105,13 @@ def test_an_update_for_a_product_nowhere_is_still_dropped(redis_url: str, shop: 
 
 
 def test_an_update_still_waiting_when_the_retry_window_ends_is_kept_and_goes_on_retry(
-    redis_url: str, shop: ShopEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    redis_url: str, shop: ShopEmulator, tmp_path: Path, cli: Any
 ) -> None:
     # The shop fails to create products until the retry window is over (here at once): the products
     # flush and the price waiting for it both become dead letters, the price still pending, nothing dropped.
     shop.add_price_type(price_type_id=1, name="Розничная")
     shop.add_store(store_id=1, title="Main")
     env = make_env(redis_url, shop, write_mappings(tmp_path / "mappings", ""), retry_hours=1e-9)
-    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
     shop.fail_next("catalog.product.add", error="INTERNAL_SERVER_ERROR", status=500)
     try:
         env.push("products", [{"xml_id": "guid-1", "name": "Drill"}])
@@ -129,14 +122,13 @@ def test_an_update_still_waiting_when_the_retry_window_ends_is_kept_and_goes_on_
         shown = batches.read(env.redis, batch) or {}
         assert (shown["applied"], shown["dropped"]["count"]) == (0, 0)
         assert written(shop, "prices") is None
-        capsys.readouterr()
-        assert main(["failed", "list", "--json"]) == 0
-        whys = [letter["why"] for letter in json.loads(capsys.readouterr().out)]
+        code, out = cli("failed", "list", "--json")
+        assert code == 0
+        whys = [letter["why"] for letter in json.loads(out)]
         assert any("product 'guid-1' is not written yet" in why for why in whys), whys
 
         env.rt.settings.retry_hours = 72.0  # a retried job waits again, as it would for real
-        capsys.readouterr()
-        assert main(["failed", "retry", "--all"]) == 0
+        assert cli("failed", "retry", "--all")[0] == 0
         env.run_jobs()
         assert written(shop, "prices") == 990.0
         assert (batches.read(env.redis, batch) or {})["applied"] == 1
@@ -150,21 +142,6 @@ def test_an_update_still_waiting_when_the_retry_window_ends_is_kept_and_goes_on_
 ARTICLE = '[products]\narticle_property = "ARTNO"\n'
 PARENT = {"xml_id": "guid-1", "name": "Drill", "article": "DR-1"}
 VARIANT = {"xml_id": "guid-1#blue", "name": "Drill, blue"}
-
-
-@pytest.fixture
-def cli(redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    """``bridge <args>`` against the test's Redis: (exit code, what it printed)."""
-    for name in ("BRIDGE_SHOP_URL", "BRIDGE_MAPPINGS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BRIDGE_REDIS_URL", redis_url)
-
-    def run(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        return code, capsys.readouterr().out
-
-    return run
 
 
 def offer_of_parent(shop: ShopEmulator) -> bool:
