@@ -435,3 +435,30 @@ def test_a_backlog_is_read_a_window_at_a_time_in_key_order_and_all_of_it_is_sent
     assert max(windows) == 100 and len(windows) >= 6, windows
     fields = [field for one in rounds for field in one]
     assert fields == sorted(set(fields)) and len(fields) == 600  # in key order, each entry once
+
+
+def test_a_value_pushed_for_an_earlier_window_during_a_flush_is_sent_by_the_same_flush(
+    env: UpdatesEnv, shop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The flush has gone past the first window when 1C pushes a new amount for a product in it: the windows
+    # after it never see that key, so the flush must go round again rather than finish without it.
+    ids = list(range(1001, 1301))
+    for product_id in ids:
+        shop.add_product(product_id=product_id, xml_id=f"g{product_id}")
+    monkeypatch.setattr(updates, "ROUND", 50)
+    monkeypatch.setattr(updates, "WINDOW", 100)
+    rounds: list[list[int]] = []
+    real_apply = KINDS["stock"].apply
+
+    def push_in_the_third_round(rt: Any, entries: Any, outcomes: Any) -> None:
+        rounds.append([int(entry.key[1]) for entry in entries])
+        if len(rounds) == 3:  # the second window's first round
+            env.push("stock", [{"product_id": rounds[0][0], "store": "Main", "amount": 9}])
+        real_apply(rt, entries, outcomes)
+
+    monkeypatch.setitem(KINDS, "stock", dataclasses.replace(KINDS["stock"], apply=push_in_the_third_round))
+    env.push("stock", [{"product_id": p, "store": "Main", "amount": 3} for p in ids])
+    env.run_jobs()
+    assert len(rounds) > 6  # 300 entries in rounds of 50, and one more round for the new amount
+    assert shop.amount(rounds[0][0], 1) == 9
+    assert pending.count(env.redis, "stock") == 0

@@ -10,8 +10,9 @@ pending flush. The job:
    (``bridge.updates.inbox``, under the kind's split lock, which the exchange import takes too before it
    stages), so the latest value of each key is all that is left to send;
 3. reads the pending entries in key order (so one product's entries share lookups), a window of ``WINDOW`` at a
-   time, in rounds of ``ROUND``, skips what the shop already has, and hands the rest to the kind's writer (``UpdateKind.apply``, in
-   ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles every entry in ``Outcomes``;
+   time, in rounds of ``ROUND``, skips what the shop already has, and hands the rest to the kind's writer
+   (``UpdateKind.apply``, in ``bridge.updates.kinds``), which looks up, writes in batches of 50 and settles
+   every entry in ``Outcomes``;
 4. settles each round at once (compare-and-delete), so a crash repeats at most one round;
 5. finishes the marker only if no push arrived meanwhile, else goes round again ("latest state wins").
 
